@@ -3,8 +3,8 @@
 //! constant per plugin binary.
 //!
 //! The plugins are built by a nested `cargo build` with its own target dir
-//! under `OUT_DIR`: sharing the outer target dir would deadlock on its lock.
-//! One invocation builds both targets for all plugins.
+//! (see [`plugin_target_dir`]): sharing the outer one would deadlock on its
+//! lock. One invocation builds both targets for all plugins.
 
 use std::env;
 use std::fmt::Write as _;
@@ -35,9 +35,14 @@ struct Plugin {
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap());
-    let root = manifest_dir.parent().unwrap().parent().unwrap().to_path_buf();
+    let root = manifest_dir
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .to_path_buf();
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").unwrap());
-    let target_dir = out_dir.join("target");
+    let target_dir = plugin_target_dir(&out_dir);
     let host = env::var("HOST").unwrap();
 
     for path in ["plugins", "crates/kiln-plugin", "Cargo.toml", "Cargo.lock"] {
@@ -48,7 +53,14 @@ fn main() {
 
     let mut cmd = Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     cmd.current_dir(&root)
-        .args(["build", "--release", "--target", WASM_TARGET, "--target", &host])
+        .args([
+            "build",
+            "--release",
+            "--target",
+            WASM_TARGET,
+            "--target",
+            &host,
+        ])
         .arg("--target-dir")
         .arg(&target_dir);
     for setting in PROFILE {
@@ -86,7 +98,8 @@ fn main() {
         for bin in &plugin.bins {
             let wasm = wasm_dir.join(format!("{bin}.wasm"));
             let native = native_dir.join(format!("{bin}{}", env::consts::EXE_SUFFIX));
-            let bytes = fs::read(&wasm).unwrap_or_else(|e| panic!("cannot read `{}`: {e}", wasm.display()));
+            let bytes =
+                fs::read(&wasm).unwrap_or_else(|e| panic!("cannot read `{}`: {e}", wasm.display()));
             let sha256 = hex::encode(Sha256::digest(&bytes));
             let name = bin.strip_prefix("kiln-plugin-").unwrap_or(bin);
             let constant = name.to_uppercase().replace('-', "_");
@@ -108,8 +121,31 @@ fn main() {
             all.push(constant);
         }
     }
-    writeln!(code, "/// Every plugin, in name order.\npub const ALL: &[Artifact] = &[{}];", all.join(", ")).unwrap();
+    writeln!(
+        code,
+        "/// Every plugin, in name order.\npub const ALL: &[Artifact] = &[{}];",
+        all.join(", ")
+    )
+    .unwrap();
     fs::write(out_dir.join("artifacts.rs"), code).unwrap();
+}
+
+/// Where the nested build puts its output.
+///
+/// Every variant of the outer build (`build`, `test`, `clippy`, `doc`) gets its
+/// own `OUT_DIR`; building all plugins in each would cost minutes and 80 MB a
+/// time. So the nested build shares `<target>/kiln-plugins`, found from the
+/// usual `OUT_DIR` layout `<target>/<profile>/build/<pkg>-<hash>/out`; cargo's
+/// lock on that dir serializes concurrent builds. With another layout it
+/// falls back to `OUT_DIR/target`.
+fn plugin_target_dir(out_dir: &Path) -> PathBuf {
+    let ancestors: Vec<&Path> = out_dir.ancestors().take(5).collect();
+    match ancestors.as_slice() {
+        [out, _, build, _, target] if out.ends_with("out") && build.ends_with("build") => {
+            target.join("kiln-plugins")
+        }
+        _ => out_dir.join("target"),
+    }
 }
 
 /// Each directory under `plugins/` with a `Cargo.toml` is a plugin crate; its
@@ -127,10 +163,16 @@ fn discover(plugins_dir: &Path) -> Vec<Plugin> {
             let package = manifest
                 .lines()
                 .find_map(|line| {
-                    let value = line.trim().strip_prefix("name")?.trim_start().strip_prefix('=')?;
+                    let value = line
+                        .trim()
+                        .strip_prefix("name")?
+                        .trim_start()
+                        .strip_prefix('=')?;
                     Some(value.trim().trim_matches('"').to_owned())
                 })
-                .unwrap_or_else(|| panic!("no package name in `{}`", dir.join("Cargo.toml").display()));
+                .unwrap_or_else(|| {
+                    panic!("no package name in `{}`", dir.join("Cargo.toml").display())
+                });
             let mut bins = Vec::new();
             if dir.join("src/main.rs").is_file() {
                 bins.push(package.clone());

@@ -34,8 +34,9 @@ impl Artifact {
     ///
     /// When the file cannot be read (e.g. the build directory was cleaned).
     pub fn bytes(&self) -> Vec<u8> {
-        std::fs::read(self.path)
-            .unwrap_or_else(|e| panic!("cannot read plugin `{}` at `{}`: {e}", self.name, self.path))
+        std::fs::read(self.path).unwrap_or_else(|e| {
+            panic!("cannot read plugin `{}` at `{}`: {e}", self.name, self.path)
+        })
     }
 
     /// The artifact named `name`, if there is one.
@@ -45,3 +46,36 @@ impl Artifact {
 }
 
 include!(concat!(env!("OUT_DIR"), "/artifacts.rs"));
+
+#[cfg(test)]
+mod tests {
+    use sha2::{Digest, Sha256};
+
+    use super::*;
+
+    #[test]
+    fn every_artifact_is_built_and_pinned() {
+        assert!(ALL.len() >= 8, "{ALL:?}");
+        for artifact in ALL {
+            let bytes = artifact.bytes();
+            assert_eq!(&bytes[..4], b"\0asm", "{}", artifact.name);
+            assert_eq!(hex::encode(Sha256::digest(&bytes)), artifact.sha256);
+            assert!(
+                std::path::Path::new(artifact.native).is_file(),
+                "{}",
+                artifact.native
+            );
+        }
+        assert_eq!(Artifact::find("fixture"), Some(&FIXTURE));
+        assert_ne!(ADD_OWNER.sha256, ADD_OWNER_V2.sha256);
+    }
+
+    #[test]
+    fn sdk_plugins_carry_the_version_stamp() {
+        let needle = b"kiln-plugin-sdk";
+        let stamped = |a: &Artifact| a.bytes().windows(needle.len()).any(|w| w == needle);
+        assert!(stamped(&ADD_OWNER));
+        assert!(stamped(&FIXTURE));
+        assert!(!stamped(&PLAIN_YAML), "plain-yaml does not use the SDK");
+    }
+}
