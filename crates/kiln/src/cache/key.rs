@@ -1,0 +1,173 @@
+//! Render keys: an explicit, versioned, canonical encoding of everything a render read.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde_json::Value;
+use sha2::{Digest as _, Sha256};
+
+use crate::input::Read;
+use crate::release::Release;
+
+/// The render format: bump it whenever the same inputs would render different bytes.
+pub(crate) const RENDER_FORMAT: &str = "render-v1";
+
+/// A digest of everything that went into a render. Same key, same bytes out.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RenderKey(pub(crate) [u8; 32]);
+
+impl RenderKey {
+    /// Lowercase hex.
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+}
+
+impl fmt::Display for RenderKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl fmt::Debug for RenderKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RenderKey({self})")
+    }
+}
+
+/// Feeds tagged, length-prefixed fields to SHA-256, so that no two different field
+/// sequences encode to the same bytes.
+pub(crate) struct KeyHasher(Sha256);
+
+impl KeyHasher {
+    pub(crate) fn new(domain: &str) -> Self {
+        let mut h = KeyHasher(Sha256::new());
+        h.str("domain", domain);
+        h
+    }
+
+    pub(crate) fn bytes(&mut self, tag: &str, bytes: &[u8]) {
+        self.0.update((tag.len() as u64).to_le_bytes());
+        self.0.update(tag.as_bytes());
+        self.0.update((bytes.len() as u64).to_le_bytes());
+        self.0.update(bytes);
+    }
+
+    pub(crate) fn str(&mut self, tag: &str, s: &str) {
+        self.bytes(tag, s.as_bytes());
+    }
+
+    pub(crate) fn u64(&mut self, tag: &str, n: u64) {
+        self.bytes(tag, &n.to_le_bytes());
+    }
+
+    /// A JSON value in canonical form: object keys sorted, numbers in serde_json's form.
+    pub(crate) fn json(&mut self, tag: &str, v: &Value) {
+        let mut out = String::new();
+        canonical_json(v, &mut out);
+        self.str(tag, &out);
+    }
+
+    pub(crate) fn finish(self) -> [u8; 32] {
+        self.0.finalize().into()
+    }
+}
+
+fn canonical_json(v: &Value, out: &mut String) {
+    match v {
+        Value::Object(m) => {
+            let sorted: BTreeMap<_, _> = m.iter().collect();
+            out.push('{');
+            for (i, (k, v)) in sorted.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(k.clone()).to_string());
+                out.push(':');
+                canonical_json(v, out);
+            }
+            out.push('}');
+        }
+        Value::Array(a) => {
+            out.push('[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                canonical_json(x, out);
+            }
+            out.push(']');
+        }
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+/// The identity of a release file for the input index: its path relative to the root and
+/// its content. The index remembers what the last render of this file read.
+pub(crate) fn index_id(release: &Release) -> [u8; 32] {
+    let mut h = KeyHasher::new("index-v1");
+    h.str("kiln", env!("CARGO_PKG_VERSION"));
+    h.str(
+        "path",
+        &release.display_path().to_string_lossy().replace('\\', "/"),
+    );
+    h.str("source", &release.source);
+    h.finish()
+}
+
+/// The render key of a release given what its render read.
+pub(crate) fn render_key(release: &Release, reads: &BTreeMap<String, Read>) -> RenderKey {
+    let mut h = KeyHasher::new(RENDER_FORMAT);
+    h.str("kiln", env!("CARGO_PKG_VERSION"));
+    h.str("name", release.name());
+    h.str(
+        "release",
+        &release.display_path().to_string_lossy().replace('\\', "/"),
+    );
+    h.str("source", &release.source);
+    h.u64("reads", reads.len() as u64);
+    for (path, read) in reads {
+        h.str("path", path);
+        match read {
+            Read::File(d) => h.bytes("file", d),
+            Read::Dir(d) => h.bytes("dir", d),
+        }
+    }
+    h.u64("plugins", release.plugins.len() as u64);
+    for p in &release.plugins {
+        h.str("plugin", &p.name);
+        h.bytes("digest", &p.digest.0);
+        h.json("config", p.config.as_ref().unwrap_or(&Value::Null));
+        h.u64("timeout-ms", p.limits.timeout.as_millis() as u64);
+        h.u64("memory", p.limits.memory);
+        h.u64("stdout", p.limits.stdout as u64);
+        h.u64("stderr", p.limits.stderr as u64);
+    }
+    RenderKey(h.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn fields_are_length_prefixed() {
+        let mut a = KeyHasher::new("t");
+        a.str("x", "ab");
+        a.str("x", "c");
+        let mut b = KeyHasher::new("t");
+        b.str("x", "a");
+        b.str("x", "bc");
+        assert_ne!(a.finish(), b.finish());
+    }
+
+    #[test]
+    fn json_is_canonical() {
+        let mut a = KeyHasher::new("t");
+        a.json("v", &json!({"a": 1, "b": [1, {"d": 2, "c": 3}]}));
+        let mut b = KeyHasher::new("t");
+        b.json("v", &json!({"b": [1, {"c": 3, "d": 2}], "a": 1}));
+        assert_eq!(a.finish(), b.finish());
+    }
+}

@@ -1,0 +1,286 @@
+//! Reading input files inside the project root, and recording what was read.
+//!
+//! Every file a render reads goes through [`Inputs`]: it resolves paths relative to the
+//! file that names them, refuses paths that leave the project root (symlinks resolved
+//! first), caps file sizes, and records each file's digest (and each folder listing), which
+//! is what the render key is made of.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use sha2::{Digest as _, Sha256};
+
+use crate::error::{InputError, read_err};
+use crate::yaml::MAX_FILE_BYTES;
+
+/// A SHA-256 digest.
+pub type Sha = [u8; 32];
+
+/// One thing a render read: a file's bytes or a folder's listing.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Read {
+    /// A file's content digest.
+    File(Sha),
+    /// A folder listing's digest (sorted entry names and types).
+    Dir(Sha),
+}
+
+/// The files of one render, resolved under one project root.
+///
+/// Clones share the record of reads.
+#[derive(Debug, Clone)]
+pub(crate) struct Inputs {
+    root: Arc<PathBuf>,
+    reads: Arc<Mutex<BTreeMap<String, Read>>>,
+}
+
+impl Inputs {
+    /// `root` must be canonical (absolute, symlinks resolved).
+    pub(crate) fn new(root: PathBuf) -> Self {
+        Inputs {
+            root: Arc::new(root),
+            reads: Arc::new(Mutex::new(BTreeMap::new())),
+        }
+    }
+
+    /// The project root (canonical).
+    pub(crate) fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The path relative to the project root, for messages and the render key.
+    pub(crate) fn display(&self, path: &Path) -> PathBuf {
+        relative_to(path, &self.root)
+    }
+
+    /// Resolves `rel`, written in `referrer`, against the folder `base`; symlinks are
+    /// followed and the result must stay under the project root.
+    pub(crate) fn resolve(&self, base: &Path, rel: &str, referrer: &Path) -> Result<PathBuf, InputError> {
+        let joined = base.join(rel);
+        let resolved = match fs::canonicalize(&joined) {
+            Ok(p) => p,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                // Report an escape even when the target does not exist.
+                let lexical = normalize(&joined);
+                if !lexical.starts_with(self.root.as_path()) {
+                    return Err(self.outside(referrer, rel, &lexical));
+                }
+                return Err(InputError::Missing {
+                    referrer: self.display(referrer),
+                    path: PathBuf::from(rel),
+                });
+            }
+            Err(source) => {
+                return Err(InputError::Read {
+                    path: self.display(&joined),
+                    source,
+                });
+            }
+        };
+        if !resolved.starts_with(self.root.as_path()) {
+            return Err(self.outside(referrer, rel, &resolved));
+        }
+        Ok(resolved)
+    }
+
+    fn outside(&self, referrer: &Path, rel: &str, resolved: &Path) -> InputError {
+        InputError::OutsideRoot {
+            referrer: self.display(referrer),
+            path: PathBuf::from(rel),
+            resolved: self.display(resolved),
+        }
+    }
+
+    /// Reads a file (capped at 64 MiB) and records its digest.
+    pub(crate) fn read(&self, path: &Path) -> Result<Vec<u8>, InputError> {
+        let meta = fs::metadata(path).map_err(read_err(&self.display(path)))?;
+        if meta.is_dir() {
+            return Err(InputError::Unsupported {
+                path: self.display(path),
+                message: "is a folder, expected a file".into(),
+            });
+        }
+        if meta.len() > MAX_FILE_BYTES {
+            return Err(InputError::TooLarge {
+                path: self.display(path),
+                size: meta.len(),
+                limit: MAX_FILE_BYTES,
+            });
+        }
+        let bytes = fs::read(path).map_err(|source| InputError::Read {
+            path: self.display(path),
+            source,
+        })?;
+        let digest: Sha = Sha256::digest(&bytes).into();
+        self.record(path, Read::File(digest));
+        Ok(bytes)
+    }
+
+    /// Reads a UTF-8 text file and records its digest.
+    pub(crate) fn read_text(&self, path: &Path) -> Result<String, InputError> {
+        let bytes = self.read(path)?;
+        String::from_utf8(bytes).map_err(|e| InputError::NotUtf8 {
+            path: self.display(path),
+            offset: e.utf8_error().valid_up_to(),
+        })
+    }
+
+    /// Lists a folder: its entries sorted by name, hidden ones (`.…`) left out; records the
+    /// listing so that adding or removing a file changes the render key.
+    pub(crate) fn list_dir(&self, dir: &Path) -> Result<Vec<DirItem>, InputError> {
+        let items = list_dir(dir).map_err(read_err(&self.display(dir)))?;
+        self.record(dir, Read::Dir(listing_digest(&items)));
+        Ok(items)
+    }
+
+    fn record(&self, path: &Path, read: Read) {
+        let key = self.display(path).to_string_lossy().replace('\\', "/");
+        self.reads
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, read);
+    }
+
+    /// Everything read so far, by path relative to the root.
+    pub(crate) fn reads(&self) -> BTreeMap<String, Read> {
+        self.reads.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// An entry of a folder listing.
+#[derive(Clone, Debug)]
+pub(crate) struct DirItem {
+    /// File name.
+    pub(crate) name: String,
+    /// Full path.
+    pub(crate) path: PathBuf,
+    /// Whether it is a folder (symlinks followed).
+    pub(crate) is_dir: bool,
+}
+
+/// A folder's entries sorted by name, hidden ones (`.…`) left out.
+fn list_dir(dir: &Path) -> std::io::Result<Vec<DirItem>> {
+    let mut items = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') {
+            continue;
+        }
+        let path = entry.path();
+        // Follow symlinks for the type; a dangling one counts as a file and fails on read.
+        let is_dir = fs::metadata(&path).map(|m| m.is_dir()).unwrap_or(false);
+        items.push(DirItem { name, path, is_dir });
+    }
+    items.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(items)
+}
+
+fn listing_digest(items: &[DirItem]) -> Sha {
+    let mut h = Sha256::new();
+    for i in items {
+        h.update(if i.is_dir { b"d" } else { b"f" });
+        h.update((i.name.len() as u64).to_le_bytes());
+        h.update(i.name.as_bytes());
+    }
+    h.finalize().into()
+}
+
+/// The digest of a folder listing, as [`Inputs::list_dir`] records it.
+pub(crate) fn dir_digest(dir: &Path) -> std::io::Result<Sha> {
+    Ok(listing_digest(&list_dir(dir)?))
+}
+
+/// Removes `.` and `..` components without touching the file system.
+pub(crate) fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
+
+/// `path` relative to `base`, with `..` where it is outside; `path` itself when they share
+/// no prefix.
+pub(crate) fn relative_to(path: &Path, base: &Path) -> PathBuf {
+    if let Ok(rel) = path.strip_prefix(base) {
+        return if rel.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            rel.to_path_buf()
+        };
+    }
+    let p: Vec<_> = path.components().collect();
+    let b: Vec<_> = base.components().collect();
+    let common = p.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    if common == 0 {
+        return path.to_path_buf();
+    }
+    let mut out = PathBuf::new();
+    for _ in common..b.len() {
+        out.push("..");
+    }
+    for c in &p[common..] {
+        out.push(c.as_os_str());
+    }
+    out
+}
+
+/// The project root for a release: the top of the git work tree holding `dir`, else
+/// `dir` itself. `dir` must be canonical.
+pub(crate) fn find_project_root(dir: &Path) -> PathBuf {
+    let mut cur = Some(dir);
+    while let Some(d) = cur {
+        if d.join(".git").exists() {
+            return d.to_path_buf();
+        }
+        cur = d.parent();
+    }
+    dir.to_path_buf()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_paths() {
+        assert_eq!(relative_to(Path::new("/a/b/c"), Path::new("/a")), PathBuf::from("b/c"));
+        assert_eq!(relative_to(Path::new("/a/x"), Path::new("/a/b")), PathBuf::from("../x"));
+        assert_eq!(relative_to(Path::new("/a"), Path::new("/a")), PathBuf::from("."));
+    }
+
+    #[test]
+    fn escapes_are_refused_even_when_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = fs::canonicalize(dir.path()).unwrap();
+        fs::write(root.join("r.yaml"), "x").unwrap();
+        let inputs = Inputs::new(root.clone());
+        let referrer = root.join("r.yaml");
+        let err = inputs.resolve(&root, "../nope.yaml", &referrer).unwrap_err();
+        assert!(matches!(err, InputError::OutsideRoot { .. }), "{err}");
+        let err = inputs.resolve(&root, "nope.yaml", &referrer).unwrap_err();
+        assert_eq!(err.to_string(), "`r.yaml`: `nope.yaml` does not exist");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symlink_escape_is_refused() {
+        let outside = tempfile::tempdir().unwrap();
+        fs::write(outside.path().join("secret.yaml"), "x").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let root = fs::canonicalize(dir.path()).unwrap();
+        std::os::unix::fs::symlink(outside.path().join("secret.yaml"), root.join("link.yaml")).unwrap();
+        let inputs = Inputs::new(root.clone());
+        let err = inputs.resolve(&root, "link.yaml", &root.join("r.yaml")).unwrap_err();
+        assert!(matches!(err, InputError::OutsideRoot { .. }), "{err}");
+    }
+}

@@ -1,0 +1,89 @@
+//! kiln renders Kubernetes release bundles: a release (manifests, templates, kustomize
+//! overlays, image versions, patches and WASM plugins) goes in; deterministic,
+//! ready-to-apply manifests come out.
+//!
+//! Plugins are [KRM functions] compiled to WASI preview 1, pinned by sha256 and run
+//! in-process in a wasmtime sandbox. Renders are cached by the content hash of everything
+//! they read, so a release whose inputs did not change costs a hash and a read.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), kiln::Error> {
+//! // One engine per process: it keeps compiled plugins warm and owns the cache.
+//! let engine = kiln::Engine::builder()
+//!     .cache_dir("/tmp/kiln-cache")
+//!     .build()?;
+//!
+//! // Load a release (a `release.yaml`, or a folder holding one) and render it.
+//! let release = kiln::Release::load("examples/releases/acme-prod")?;
+//! let rendered = engine.render(&release)?;
+//! println!("{}", rendered.yaml());
+//! eprintln!("key {:?}, from cache: {}", rendered.key(), rendered.cache_hit());
+//!
+//! // Render a fleet in parallel: one result per release, a failure does not stop the rest.
+//! let releases = vec![release.clone(), kiln::Release::load("examples/releases/globex-prod")?];
+//! for result in engine.render_all(&releases) {
+//!     match result {
+//!         Ok(r) => println!("{}: {} bytes", r.name(), r.yaml().len()),
+//!         Err(e) => eprintln!("error: {e}"),
+//!     }
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Core concepts
+//!
+//! - [`Engine`]: one per process, `Send + Sync`. Holds the plugin runtime (one wasmtime
+//!   engine, each plugin compiled once per digest) and the render [`Cache`].
+//! - [`Release`]: a `kiln.dev/v1alpha1` `Release` file, loaded once and checked strictly;
+//!   immutable.
+//! - [`Rendered`]: the output bytes of one release, its [`RenderKey`] and whether it came
+//!   from the cache.
+//! - Errors ([`Error`]) name their subject: the release, the file (line and column for
+//!   YAML), the resource, the patch or the plugin with its digest.
+//!
+//! [KRM functions]: https://github.com/kubernetes-sigs/kustomize/blob/master/cmd/config/docs/api-conventions/functions-spec.md
+#![deny(missing_docs)]
+
+mod cache;
+mod engine;
+mod error;
+mod input;
+mod kustomize;
+mod output;
+mod plugin;
+mod release;
+mod render;
+mod resource;
+mod template;
+mod transform;
+mod yaml;
+
+pub use cache::{Bucket, Cache, Counters, FsStore, PruneReport, RenderKey, Stats, Store, VerifyReport};
+pub use engine::{Engine, EngineBuilder, Progress, Rendered, default_cache_dir};
+pub use error::{
+    CacheError, Error, InputError, PatchError, PluginError, ReleaseError, Result, TemplateError,
+    YamlError,
+};
+pub use kustomize::KustomizeError;
+pub use output::write_if_changed;
+pub use plugin::{Digest, Limits, Runtime};
+pub use release::{RELEASE_FILE, Release, discover};
+pub use resource::{ResId, Resource};
+
+/// Internals for benches and fuzz targets. Not a stable API.
+#[cfg(feature = "unstable-internals")]
+pub mod internals {
+    pub use crate::resource::sort_legacy;
+    pub use crate::transform::{ImageSpec, Patch, PatchBody, Target, apply_patch, parse_patches};
+
+    /// Parses a YAML stream into resources.
+    pub fn parse_resources(text: &str) -> Result<Vec<crate::Resource>, crate::YamlError> {
+        crate::yaml::parse_resources(text, std::path::Path::new("input.yaml"))
+    }
+
+    /// Writes resources as a YAML stream.
+    pub fn emit(resources: &[crate::Resource]) -> String {
+        crate::yaml::emit_stream(resources)
+    }
+}

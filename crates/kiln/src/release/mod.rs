@@ -1,0 +1,416 @@
+//! Release files: loading, checking and finding them.
+
+mod v1alpha1;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::error::{Error, InputError, ReleaseError, YamlError, strip_location};
+use crate::input::{find_project_root, relative_to};
+use crate::plugin::{Digest, Limits};
+
+pub(crate) use v1alpha1::Spec;
+
+/// The file name looked for when a release is given as a folder.
+pub const RELEASE_FILE: &str = "release.yaml";
+
+/// A loaded, checked release: what one customer cluster runs.
+///
+/// Loading reads and validates the release file only; the files it names are read when it
+/// is rendered. A `Release` is immutable and cheap to share between threads.
+#[derive(Clone, Debug)]
+pub struct Release {
+    name: String,
+    path: PathBuf,
+    dir: PathBuf,
+    root: PathBuf,
+    pub(crate) spec: Spec,
+    pub(crate) plugins: Vec<PluginDecl>,
+    pub(crate) source: String,
+}
+
+/// A plugin entry of a release, checked: digest parsed, limits parsed.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct PluginDecl {
+    pub(crate) name: String,
+    pub(crate) wasm: String,
+    pub(crate) digest: Digest,
+    pub(crate) config: Option<Value>,
+    pub(crate) limits: Limits,
+}
+
+impl Release {
+    /// Loads a release from a `release.yaml` file or a folder holding one. The project root
+    /// is the top of the git work tree that holds it, or its own folder.
+    pub fn load(path: impl AsRef<Path>) -> Result<Release, Error> {
+        Self::load_with_root(path, None::<&Path>)
+    }
+
+    /// Loads a release with an explicit project root (the `--root` flag). Paths the release
+    /// names may not leave the root.
+    pub fn load_with_root(
+        path: impl AsRef<Path>,
+        root: Option<impl AsRef<Path>>,
+    ) -> Result<Release, Error> {
+        let given = path.as_ref();
+        let file = release_file(given)?;
+        let path = fs::canonicalize(&file).map_err(|source| InputError::Read {
+            path: file.clone(),
+            source,
+        })?;
+        let dir = path.parent().unwrap_or(Path::new("/")).to_path_buf();
+        let root = match root {
+            Some(r) => {
+                let r = r.as_ref();
+                fs::canonicalize(r).map_err(|source| InputError::Read {
+                    path: r.to_path_buf(),
+                    source,
+                })?
+            }
+            None => find_project_root(&dir),
+        };
+        let display = relative_to(&path, &root);
+        if !path.starts_with(&root) {
+            return Err(InputError::OutsideRoot {
+                referrer: PathBuf::from("--root"),
+                path: file,
+                resolved: display,
+            }
+            .into());
+        }
+        let meta = fs::metadata(&path).map_err(|source| InputError::Read {
+            path: display.clone(),
+            source,
+        })?;
+        if meta.len() > crate::yaml::MAX_FILE_BYTES {
+            return Err(InputError::TooLarge {
+                path: display,
+                size: meta.len(),
+                limit: crate::yaml::MAX_FILE_BYTES,
+            }
+            .into());
+        }
+        let bytes = fs::read(&path).map_err(|source| InputError::Read {
+            path: display.clone(),
+            source,
+        })?;
+        let source = String::from_utf8(bytes).map_err(|e| InputError::NotUtf8 {
+            path: display.clone(),
+            offset: e.utf8_error().valid_up_to(),
+        })?;
+        Self::from_source(source, path, dir, root, &display)
+    }
+
+    fn from_source(
+        source: String,
+        path: PathBuf,
+        dir: PathBuf,
+        root: PathBuf,
+        display: &Path,
+    ) -> Result<Release, Error> {
+        let invalid = |line: Option<usize>, column: Option<usize>, message: String| {
+            Error::from(ReleaseError::Invalid {
+                path: display.to_path_buf(),
+                line,
+                column,
+                message,
+            })
+        };
+        // Syntax first (with positions), then the type, then the schema.
+        crate::yaml::parse_one(&source, display).map_err(Error::from)?;
+        let meta: v1alpha1::TypeMeta = serde_yaml::from_str(&source).map_err(|e| yaml_err(display, &e))?;
+        let api_version = meta.api_version.as_ref().and_then(Value::as_str);
+        let kind = meta.kind.as_ref().and_then(Value::as_str);
+        match (api_version, kind) {
+            (Some(v1alpha1::API_VERSION), Some("Release")) => {}
+            (None, _) => return Err(invalid(None, None, "missing field `apiVersion`".into())),
+            (Some(v), _) if v != v1alpha1::API_VERSION => {
+                return Err(invalid(
+                    None,
+                    None,
+                    format!(
+                        "unsupported `apiVersion: {v}`, expected `{}`",
+                        v1alpha1::API_VERSION
+                    ),
+                ));
+            }
+            (_, Some(k)) => {
+                return Err(invalid(
+                    None,
+                    None,
+                    format!("`kind: {k}` is not a release, expected `kind: Release`"),
+                ));
+            }
+            (_, None) => return Err(invalid(None, None, "missing field `kind`".into())),
+        }
+        let file: v1alpha1::ReleaseFile =
+            serde_yaml::from_str(&source).map_err(|e| yaml_err(display, &e))?;
+        let name = file.metadata.name;
+        if !is_valid_name(&name) {
+            return Err(invalid(
+                None,
+                None,
+                format!(
+                    "metadata.name `{name}` is not a valid release name (lowercase letters, digits, `-` and `.`, at most 253 characters)"
+                ),
+            ));
+        }
+        let spec = file.spec;
+        if let Some(v) = &spec.values
+            && !(v.is_object() || v.is_null())
+        {
+            return Err(invalid(None, None, "spec.values: expected a mapping".into()));
+        }
+        for (i, p) in spec.patches.iter().enumerate() {
+            match (&p.path, &p.patch) {
+                (Some(_), Some(_)) => {
+                    return Err(invalid(
+                        None,
+                        None,
+                        format!("spec.patches[{i}]: set either `path` or `patch`, not both"),
+                    ));
+                }
+                (None, None) => {
+                    return Err(invalid(
+                        None,
+                        None,
+                        format!("spec.patches[{i}]: missing `path` or `patch`"),
+                    ));
+                }
+                _ => {}
+            }
+        }
+        let mut plugins = Vec::new();
+        for (i, p) in spec.plugins.iter().enumerate() {
+            let at = |m: String| invalid(None, None, format!("spec.plugins[{i}] (`{}`): {m}", p.name));
+            let digest: Digest = p.sha256.parse().map_err(|e: String| at(format!("sha256: {e}")))?;
+            let mut limits = Limits::default();
+            if let Some(t) = &p.timeout {
+                limits.timeout = parse_duration(t).map_err(|e| at(format!("timeout: {e}")))?;
+            }
+            if let Some(m) = &p.memory {
+                limits.memory = parse_bytes(m).map_err(|e| at(format!("memory: {e}")))?;
+            }
+            plugins.push(PluginDecl {
+                name: p.name.clone(),
+                wasm: p.wasm.clone(),
+                digest,
+                config: p.config.clone(),
+                limits,
+            });
+        }
+        Ok(Release {
+            name,
+            path,
+            dir,
+            root,
+            spec,
+            plugins,
+            source,
+        })
+    }
+
+    /// `metadata.name`: names the output (`<name>.yaml`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The release file (canonical path).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The folder holding the release file.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The project root: paths the release names may not leave it.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The release file's path relative to the project root.
+    pub fn display_path(&self) -> PathBuf {
+        relative_to(&self.path, &self.root)
+    }
+}
+
+fn yaml_err(display: &Path, e: &serde_yaml::Error) -> Error {
+    let pos = e.location().map(|l| (l.line(), l.column()));
+    let message = strip_location(&e.to_string());
+    // serde_yaml says "spec: unknown field `x`, expected one of …"; keep the path it gives.
+    Error::from(ReleaseError::Invalid {
+        path: display.to_path_buf(),
+        line: pos.map(|p| p.0),
+        column: pos.map(|p| p.1),
+        message,
+    })
+}
+
+impl From<YamlError> for ReleaseError {
+    fn from(e: YamlError) -> Self {
+        ReleaseError::Invalid {
+            path: e.file,
+            line: e.line,
+            column: e.column,
+            message: e.message,
+        }
+    }
+}
+
+fn release_file(given: &Path) -> Result<PathBuf, Error> {
+    let meta = fs::metadata(given).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            Error::from(ReleaseError::NotFound {
+                path: given.to_path_buf(),
+            })
+        } else {
+            Error::from(InputError::Read {
+                path: given.to_path_buf(),
+                source: e,
+            })
+        }
+    })?;
+    if meta.is_dir() {
+        let f = given.join(RELEASE_FILE);
+        if f.is_file() {
+            return Ok(f);
+        }
+        return Err(ReleaseError::NotFound {
+            path: given.to_path_buf(),
+        }
+        .into());
+    }
+    Ok(given.to_path_buf())
+}
+
+/// Expands the paths given on a command line into release files: a release file, a folder
+/// holding `release.yaml`, or a folder of such folders (one level, in name order).
+pub fn discover(paths: &[PathBuf]) -> Vec<Result<PathBuf, Error>> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() && !p.join(RELEASE_FILE).is_file() {
+            let mut found: Vec<PathBuf> = match fs::read_dir(p) {
+                Ok(rd) => rd
+                    .filter_map(|e| e.ok())
+                    .map(|e| e.path())
+                    .filter(|d| d.join(RELEASE_FILE).is_file())
+                    .collect(),
+                Err(source) => {
+                    out.push(Err(InputError::Read {
+                        path: p.clone(),
+                        source,
+                    }
+                    .into()));
+                    continue;
+                }
+            };
+            if found.is_empty() {
+                out.push(Err(ReleaseError::NotFound { path: p.clone() }.into()));
+            }
+            found.sort();
+            out.extend(found.into_iter().map(Ok));
+        } else {
+            out.push(Ok(p.clone()));
+        }
+    }
+    out
+}
+
+/// A DNS subdomain name, as Kubernetes names are.
+fn is_valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+        && name.as_bytes()[0].is_ascii_alphanumeric()
+        && name.as_bytes()[name.len() - 1].is_ascii_alphanumeric()
+}
+
+/// Parses `500ms`, `5s`, `2m`, `1h` or a combination (`1m30s`).
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
+    let bad = || format!("`{s}` is not a duration (e.g. `500ms`, `5s`, `1m30s`)");
+    let mut total = Duration::ZERO;
+    let mut rest = s.trim();
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+        if digits == 0 {
+            return Err(bad());
+        }
+        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit = &rest[..unit_len];
+        rest = &rest[unit_len..];
+        let d = match unit {
+            "ms" => Duration::from_millis(n),
+            "s" => Duration::from_secs(n),
+            "m" => Duration::from_secs(n.saturating_mul(60)),
+            "h" => Duration::from_secs(n.saturating_mul(3600)),
+            _ => return Err(bad()),
+        };
+        total = total.saturating_add(d);
+    }
+    if total.is_zero() {
+        return Err(format!("`{s}` must be more than zero"));
+    }
+    Ok(total)
+}
+
+/// Parses a Kubernetes-style quantity of bytes: `64Mi`, `1Gi`, `512Ki`, `100M`, `1048576`.
+pub(crate) fn parse_bytes(s: &str) -> Result<u64, String> {
+    let bad = || format!("`{s}` is not a size (e.g. `64Mi`, `1Gi`)");
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    if split == 0 {
+        return Err(bad());
+    }
+    let n: u64 = t[..split].parse().map_err(|_| bad())?;
+    let mult: u64 = match &t[split..] {
+        "" => 1,
+        "Ki" => 1 << 10,
+        "Mi" => 1 << 20,
+        "Gi" => 1 << 30,
+        "k" | "K" => 1_000,
+        "M" => 1_000_000,
+        "G" => 1_000_000_000,
+        _ => return Err(bad()),
+    };
+    let v = n.checked_mul(mult).ok_or_else(bad)?;
+    if v == 0 {
+        return Err(format!("`{s}` must be more than zero"));
+    }
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_and_sizes() {
+        assert_eq!(parse_duration("5s").unwrap(), Duration::from_secs(5));
+        assert_eq!(parse_duration("1m30s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert!(parse_duration("5").is_err());
+        assert!(parse_duration("0s").is_err());
+        assert_eq!(parse_bytes("64Mi").unwrap(), 64 << 20);
+        assert_eq!(parse_bytes("1G").unwrap(), 1_000_000_000);
+        assert!(parse_bytes("lots").is_err());
+    }
+
+    #[test]
+    fn names() {
+        assert!(is_valid_name("acme-prod"));
+        assert!(!is_valid_name("Acme"));
+        assert!(!is_valid_name("-a"));
+    }
+}

@@ -1,0 +1,87 @@
+//! `kiln.dev/v1alpha1` `Release`: the schema, strict (unknown fields are errors).
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::transform::{ImageSpec, Target};
+
+/// The API version this module reads.
+pub(crate) const API_VERSION: &str = "kiln.dev/v1alpha1";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct ReleaseFile {
+    #[allow(dead_code)]
+    pub(crate) api_version: String,
+    #[allow(dead_code)]
+    pub(crate) kind: String,
+    pub(crate) metadata: Metadata,
+    pub(crate) spec: Spec,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct Metadata {
+    pub(crate) name: String,
+    #[serde(default)]
+    pub(crate) labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub(crate) annotations: BTreeMap<String, String>,
+}
+
+/// The `spec` of a release.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct Spec {
+    #[serde(default)]
+    pub(crate) resources: Vec<String>,
+    #[serde(default)]
+    pub(crate) values: Option<Value>,
+    #[serde(default)]
+    pub(crate) values_files: Vec<String>,
+    #[serde(default)]
+    pub(crate) namespace: Option<String>,
+    #[serde(default)]
+    pub(crate) images: Vec<ImageSpec>,
+    #[serde(default)]
+    pub(crate) patches: Vec<PatchSpec>,
+    #[serde(default)]
+    pub(crate) plugins: Vec<PluginSpec>,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct PatchSpec {
+    #[serde(default)]
+    pub(crate) path: Option<String>,
+    #[serde(default)]
+    pub(crate) patch: Option<String>,
+    #[serde(default)]
+    pub(crate) target: Option<Target>,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct PluginSpec {
+    pub(crate) name: String,
+    pub(crate) wasm: String,
+    pub(crate) sha256: String,
+    #[serde(default)]
+    pub(crate) config: Option<Value>,
+    #[serde(default)]
+    pub(crate) timeout: Option<String>,
+    #[serde(default)]
+    pub(crate) memory: Option<String>,
+}
+
+/// Reads the `apiVersion` and `kind` of a file before choosing a schema.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct TypeMeta {
+    #[serde(default)]
+    pub(crate) api_version: Option<Value>,
+    #[serde(default)]
+    pub(crate) kind: Option<Value>,
+}

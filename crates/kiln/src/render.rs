@@ -1,0 +1,251 @@
+//! The render pipeline of one release: load inputs, render templates, transform, run
+//! plugins, order the output.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+
+use crate::error::{Error, InputError, TemplateError};
+use crate::input::Inputs;
+use crate::plugin::{Digest, Runtime};
+use crate::release::Release;
+use crate::resource::{Resource, sort_legacy};
+use crate::template::{self, Context};
+use crate::transform;
+
+/// File names that make a folder a kustomization.
+pub(crate) const KUSTOMIZATION_FILES: &[&str] =
+    &["kustomization.yaml", "kustomization.yml", "Kustomization"];
+
+/// The result of rendering one release, before serialisation.
+pub(crate) struct Output {
+    pub(crate) resources: Vec<Resource>,
+    pub(crate) warnings: Vec<String>,
+}
+
+/// Renders a release. Every file read goes through `inputs`.
+pub(crate) fn render_release(
+    release: &Release,
+    runtime: &Runtime,
+    inputs: &Inputs,
+) -> Result<Output, Error> {
+    let release_file = release.path().to_path_buf();
+    inputs.read(&release_file)?;
+    let spec = &release.spec;
+    let ctx = build_context(release, inputs)?;
+
+    let mut resources = Vec::new();
+    for rel in &spec.resources {
+        let path = inputs.resolve(release.dir(), rel, &release_file)?;
+        load_resources(&path, inputs, runtime, &ctx, &mut resources)?;
+    }
+    check_duplicates(&resources, inputs)?;
+
+    if let Some(ns) = &spec.namespace {
+        transform::set_namespace(&mut resources, ns);
+    }
+    if !spec.images.is_empty() {
+        transform::set_images(&mut resources, &spec.images);
+    }
+    let display = inputs.display(&release_file);
+    for (i, p) in spec.patches.iter().enumerate() {
+        let patches = match (&p.path, &p.patch) {
+            (Some(path), _) => {
+                let file = inputs.resolve(release.dir(), path, &release_file)?;
+                let text = inputs.read_text(&file)?;
+                let shown = inputs.display(&file);
+                transform::parse_patches(
+                    &text,
+                    &shown,
+                    &shown.to_string_lossy(),
+                    p.target.as_ref(),
+                )?
+            }
+            (None, Some(inline)) => transform::parse_patches(
+                inline,
+                &display,
+                &format!("{} spec.patches[{i}]", display.display()),
+                p.target.as_ref(),
+            )?,
+            (None, None) => Vec::new(),
+        };
+        for patch in &patches {
+            transform::apply_patch(&mut resources, patch)?;
+        }
+    }
+
+    let mut warnings = Vec::new();
+    for plugin in &release.plugins {
+        let wasm_path = inputs.resolve(release.dir(), &plugin.wasm, &release_file)?;
+        let wasm = inputs.read(&wasm_path)?;
+        let found = Digest::of(&wasm);
+        if found != plugin.digest {
+            return Err(Error::DigestMismatch {
+                plugin: plugin.name.clone(),
+                path: inputs.display(&wasm_path),
+                expected: plugin.digest.to_hex(),
+                found: found.to_hex(),
+            });
+        }
+        let out = runtime.run(
+            &plugin.name,
+            &plugin.digest,
+            &wasm,
+            plugin.config.as_ref(),
+            &plugin.limits,
+            std::mem::take(&mut resources),
+        )?;
+        resources = out.items;
+        warnings.extend(
+            out.messages
+                .into_iter()
+                .map(|m| format!("plugin `{}`: {m}", plugin.name)),
+        );
+    }
+    sort_legacy(&mut resources);
+    Ok(Output {
+        resources,
+        warnings,
+    })
+}
+
+/// Builds the template context: values (files in order, then `values` on top), images and
+/// the release name.
+fn build_context(release: &Release, inputs: &Inputs) -> Result<Context, Error> {
+    let mut ctx = Context::default();
+    let mut values = Value::Object(Map::new());
+    for f in &release.spec.values_files {
+        let path = inputs.resolve(release.dir(), f, release.path())?;
+        let text = inputs.read_text(&path)?;
+        let shown = inputs.display(&path);
+        let doc = crate::yaml::parse_one(&text, &shown)?;
+        let doc = match doc {
+            Value::Null => Value::Object(Map::new()),
+            Value::Object(_) => template::unwrap_terraform(doc, &mut ctx.sensitive),
+            other => {
+                return Err(TemplateError::Values {
+                    file: shown,
+                    message: format!(
+                        "a values file must hold a mapping, found {}",
+                        crate::resource::type_name(&other)
+                    ),
+                }
+                .into());
+            }
+        };
+        template::deep_merge(&mut values, doc);
+    }
+    if let Some(v) = &release.spec.values {
+        template::deep_merge(&mut values, v.clone());
+    }
+    let mut images = Map::new();
+    for i in &release.spec.images {
+        images.insert(i.name.clone(), Value::String(i.resolved_reference()));
+    }
+    let mut rel = Map::new();
+    rel.insert("name".into(), Value::String(release.name().to_string()));
+    let mut root = Map::new();
+    root.insert("values".into(), values);
+    root.insert("images".into(), Value::Object(images));
+    root.insert("release".into(), Value::Object(rel));
+    ctx.value = Value::Object(root);
+    Ok(ctx)
+}
+
+fn is_template(path: &Path) -> bool {
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("j2" | "jinja")
+    )
+}
+
+fn is_manifest(path: &Path) -> bool {
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml" | "j2" | "jinja")
+    )
+}
+
+/// Loads a `resources:` entry: a file, a template, a kustomization folder or a plain
+/// folder (every manifest in it, in name order, subfolders included).
+fn load_resources(
+    path: &Path,
+    inputs: &Inputs,
+    runtime: &Runtime,
+    ctx: &Context,
+    out: &mut Vec<Resource>,
+) -> Result<(), Error> {
+    if path.is_dir() {
+        if KUSTOMIZATION_FILES.iter().any(|k| path.join(k).is_file()) {
+            let built = crate::kustomize::build(inputs, Some(runtime), path)?;
+            out.extend(built);
+            return Ok(());
+        }
+        for item in inputs.list_dir(path)? {
+            if item.is_dir || is_manifest(&item.path) {
+                // Resolve again so a symlink inside the folder cannot leave the root.
+                let resolved = inputs.resolve(path, &item.name, &path.join(&item.name))?;
+                load_resources(&resolved, inputs, runtime, ctx, out)?;
+            }
+        }
+        return Ok(());
+    }
+    let text = inputs.read_text(path)?;
+    let shown = inputs.display(path);
+    let text = if is_template(path) {
+        let dir = path.parent().unwrap_or(inputs.root()).to_path_buf();
+        let inc = inputs.clone();
+        let include = move |name: &str| include_template(&inc, &dir, name);
+        template::render(&shown, &text, ctx, include)?
+    } else {
+        text
+    };
+    let origin = shown.to_string_lossy().into_owned();
+    for mut r in crate::yaml::parse_resources(&text, &shown)? {
+        r.origin = Some(origin.clone());
+        out.push(r);
+    }
+    Ok(())
+}
+
+/// Loads a template named by `{% include %}`, relative to the including template's folder.
+fn include_template(
+    inputs: &Inputs,
+    dir: &Path,
+    name: &str,
+) -> Result<Option<String>, minijinja::Error> {
+    let to_err = |e: InputError| {
+        minijinja::Error::new(minijinja::ErrorKind::TemplateNotFound, e.to_string())
+    };
+    let path = inputs.resolve(dir, name, &dir.join(name)).map_err(to_err)?;
+    inputs.read_text(&path).map(Some).map_err(to_err)
+}
+
+fn check_duplicates(resources: &[Resource], inputs: &Inputs) -> Result<(), Error> {
+    let mut seen: HashMap<(String, String, String, String), &Resource> = HashMap::new();
+    for r in resources {
+        let key = (
+            r.group().to_string(),
+            r.kind().to_string(),
+            r.namespace().to_string(),
+            r.name().to_string(),
+        );
+        if let Some(first) = seen.insert(key, r) {
+            let origin = |x: &Resource| {
+                x.origin
+                    .clone()
+                    .unwrap_or_else(|| inputs.root().display().to_string())
+            };
+            return Err(Error::Duplicate {
+                id: r.to_string(),
+                first: origin(first),
+                second: origin(r),
+            });
+        }
+    }
+    Ok(())
+}
+
+#[allow(dead_code)]
+fn _paths(_: PathBuf) {}

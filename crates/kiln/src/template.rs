@@ -1,0 +1,220 @@
+//! Templates (`*.j2`, `*.jinja`) rendered with minijinja, and the values they see.
+
+use std::path::Path;
+
+use minijinja::{Environment, ErrorKind, UndefinedBehavior};
+use serde_json::{Map, Value};
+
+use crate::error::TemplateError;
+
+/// The fuel a template may burn (minijinja instructions): enough for any real manifest,
+/// small enough that an endless loop ends in well under a second.
+const TEMPLATE_FUEL: u64 = 5_000_000;
+
+/// What templates see: `values`, `images` and `release`.
+#[derive(Debug, Default)]
+pub(crate) struct Context {
+    /// The context as a value: `{values, images, release: {name}}`.
+    pub(crate) value: Value,
+    /// String values that came from sensitive terraform outputs: never shown in messages.
+    pub(crate) sensitive: Vec<String>,
+}
+
+impl Context {
+    /// Replaces every sensitive value in a message with `<sensitive>`.
+    pub(crate) fn redact(&self, msg: &str) -> String {
+        let mut out = msg.to_string();
+        for s in &self.sensitive {
+            if !s.is_empty() {
+                out = out.replace(s.as_str(), "<sensitive>");
+            }
+        }
+        out
+    }
+}
+
+/// Deep-merges `over` into `base`: mappings merge key by key, anything else replaces.
+pub(crate) fn deep_merge(base: &mut Value, over: Value) {
+    match (base, over) {
+        (Value::Object(b), Value::Object(o)) => {
+            for (k, v) in o {
+                match b.get_mut(&k) {
+                    Some(slot) => deep_merge(slot, v),
+                    None => {
+                        b.insert(k, v);
+                    }
+                }
+            }
+        }
+        (slot, v) => *slot = v,
+    }
+}
+
+/// Unwraps a `terraform output -json` document (every top-level value an object with
+/// `value` and `type`) into plain values, collecting the string leaves of sensitive
+/// outputs. Any other document is returned as it is.
+pub(crate) fn unwrap_terraform(doc: Value, sensitive: &mut Vec<String>) -> Value {
+    let Value::Object(map) = doc else {
+        return doc;
+    };
+    let is_tf = !map.is_empty()
+        && map.values().all(|v| {
+            v.as_object()
+                .is_some_and(|o| o.contains_key("value") && o.contains_key("type"))
+        });
+    if !is_tf {
+        return Value::Object(map);
+    }
+    let mut out = Map::with_capacity(map.len());
+    for (k, v) in map {
+        let Value::Object(mut o) = v else {
+            unreachable!("checked above")
+        };
+        let value = o.remove("value").unwrap_or(Value::Null);
+        if o.get("sensitive").and_then(Value::as_bool) == Some(true) {
+            collect_strings(&value, sensitive);
+        }
+        out.insert(k, value);
+    }
+    Value::Object(out)
+}
+
+fn collect_strings(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::String(s) => out.push(s.clone()),
+        Value::Number(n) => out.push(n.to_string()),
+        Value::Array(a) => a.iter().for_each(|x| collect_strings(x, out)),
+        Value::Object(o) => o.values().for_each(|x| collect_strings(x, out)),
+        _ => {}
+    }
+}
+
+/// Renders one template file. `name` is its path relative to the project root (used in
+/// messages); `include` loads other templates by a name relative to the project root.
+pub(crate) fn render(
+    name: &Path,
+    source: &str,
+    ctx: &Context,
+    include: impl Fn(&str) -> Result<Option<String>, minijinja::Error> + Send + Sync + 'static,
+) -> Result<String, TemplateError> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_fuel(Some(TEMPLATE_FUEL));
+    env.set_recursion_limit(64);
+    env.set_keep_trailing_newline(true);
+    env.set_loader(include);
+    let tname = name.to_string_lossy().replace('\\', "/");
+    env.add_template_owned(tname.clone(), source.to_string())
+        .map_err(|e| to_error(name, source, ctx, &e))?;
+    let tmpl = env
+        .get_template(&tname)
+        .map_err(|e| to_error(name, source, ctx, &e))?;
+    tmpl.render(&ctx.value)
+        .map_err(|e| to_error(name, source, ctx, &e))
+}
+
+fn to_error(name: &Path, source: &str, ctx: &Context, e: &minijinja::Error) -> TemplateError {
+    // Report the innermost template (an include) where the error happened.
+    let (template, src) = match e.name() {
+        Some(n) if n != name.to_string_lossy() => (Path::new(n).to_path_buf(), None),
+        _ => (name.to_path_buf(), Some(source)),
+    };
+    if e.kind() == ErrorKind::UndefinedError {
+        let expr = match (src, e.range()) {
+            (Some(s), Some(r)) => s.get(r).map(|x| x.trim().to_string()),
+            _ => None,
+        };
+        return TemplateError::Undefined {
+            template,
+            line: e.line(),
+            name: expr.unwrap_or_else(|| "(unknown)".into()),
+        };
+    }
+    let message = match e.kind() {
+        ErrorKind::OutOfFuel => format!(
+            "template ran out of fuel ({TEMPLATE_FUEL} steps): an endless loop or runaway recursion?"
+        ),
+        _ => e.detail().map_or_else(|| e.kind().to_string(), |d| format!("{}: {d}", e.kind())),
+    };
+    TemplateError::Render {
+        template,
+        line: e.line(),
+        message: ctx.redact(&message),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ctx(v: Value) -> Context {
+        Context {
+            value: v,
+            sensitive: Vec::new(),
+        }
+    }
+
+    fn no_include(_: &str) -> Result<Option<String>, minijinja::Error> {
+        Ok(None)
+    }
+
+    #[test]
+    fn renders_values() {
+        let out = render(
+            Path::new("t.yaml.j2"),
+            "replicas: {{ values.replicas }}\n",
+            &ctx(json!({"values": {"replicas": 3}})),
+            no_include,
+        )
+        .unwrap();
+        assert_eq!(out, "replicas: 3\n");
+    }
+
+    #[test]
+    fn undefined_names_the_variable_and_line() {
+        let err = render(
+            Path::new("t.yaml.j2"),
+            "a: 1\nb: {{ values.nope }}\n",
+            &ctx(json!({"values": {}})),
+            no_include,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "`t.yaml.j2`:2: undefined variable `values.nope`"
+        );
+    }
+
+    #[test]
+    fn endless_loop_runs_out_of_fuel() {
+        let err = render(
+            Path::new("t.j2"),
+            "{% for i in range(100000000) %}{{ i }}{% endfor %}",
+            &ctx(json!({})),
+            no_include,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("fuel"), "{err}");
+    }
+
+    #[test]
+    fn terraform_outputs_unwrap_and_track_sensitive() {
+        let mut sensitive = Vec::new();
+        let v = unwrap_terraform(
+            json!({"db": {"value": "h", "type": "string"}, "pw": {"value": "s3cr3t", "type": "string", "sensitive": true}}),
+            &mut sensitive,
+        );
+        assert_eq!(v, json!({"db": "h", "pw": "s3cr3t"}));
+        assert_eq!(sensitive, ["s3cr3t"]);
+        let plain = unwrap_terraform(json!({"a": {"value": 1}}), &mut sensitive);
+        assert_eq!(plain, json!({"a": {"value": 1}}));
+    }
+
+    #[test]
+    fn deep_merge_merges_maps_and_replaces_the_rest() {
+        let mut a = json!({"a": {"x": 1, "y": [1]}, "b": 1});
+        deep_merge(&mut a, json!({"a": {"y": [2], "z": 3}, "b": {"c": 1}}));
+        assert_eq!(a, json!({"a": {"x": 1, "y": [2], "z": 3}, "b": {"c": 1}}));
+    }
+}

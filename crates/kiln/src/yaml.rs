@@ -1,0 +1,237 @@
+//! Reading and writing YAML streams, with positions in errors.
+
+use std::path::Path;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::error::YamlError;
+use crate::resource::{Resource, type_name};
+
+/// The largest YAML or JSON file kiln reads (64 MiB): a bigger one is an error, not an
+/// out-of-memory kill.
+pub(crate) const MAX_FILE_BYTES: u64 = 64 << 20;
+
+/// The deepest nesting of mappings and sequences accepted in one document.
+pub(crate) const MAX_DEPTH: usize = 200;
+
+/// Parses every document of a YAML stream into JSON values, skipping empty documents.
+pub(crate) fn parse_stream(text: &str, file: &Path) -> Result<Vec<Value>, YamlError> {
+    let mut out = Vec::new();
+    for doc in serde_yaml::Deserializer::from_str(text) {
+        let value = serde_yaml::Value::deserialize(doc).map_err(|e| YamlError::from_serde(file, &e))?;
+        if value.is_null() {
+            continue;
+        }
+        out.push(to_json(value, file, 0)?);
+    }
+    Ok(out)
+}
+
+/// Parses a single YAML (or JSON) document.
+pub(crate) fn parse_one(text: &str, file: &Path) -> Result<Value, YamlError> {
+    let mut docs = parse_stream(text, file)?;
+    match docs.len() {
+        0 => Ok(Value::Null),
+        1 => Ok(docs.remove(0)),
+        n => Err(YamlError::new(
+            file,
+            None,
+            format!("expected one YAML document, found {n}"),
+        )),
+    }
+}
+
+/// Parses a YAML stream into resources: `kind: List` documents are unwrapped into their
+/// `items`, and every item must be a resource (a mapping with `kind` and `metadata.name`).
+pub(crate) fn parse_resources(text: &str, file: &Path) -> Result<Vec<Resource>, YamlError> {
+    let mut out = Vec::new();
+    for (index, doc) in parse_stream(text, file)?.into_iter().enumerate() {
+        push_resource(doc, file, index, &mut out)?;
+    }
+    Ok(out)
+}
+
+fn push_resource(
+    doc: Value,
+    file: &Path,
+    index: usize,
+    out: &mut Vec<Resource>,
+) -> Result<(), YamlError> {
+    let is_list = doc.get("kind").and_then(Value::as_str).is_some_and(is_list_kind)
+        && doc.get("items").is_some();
+    if is_list {
+        let Value::Object(mut obj) = doc else {
+            unreachable!("a List has a kind, so it is a mapping")
+        };
+        match obj.remove("items") {
+            Some(Value::Array(items)) => {
+                for item in items {
+                    push_resource(item, file, index, out)?;
+                }
+                return Ok(());
+            }
+            Some(Value::Null) => return Ok(()),
+            Some(other) => {
+                return Err(YamlError::new(
+                    file,
+                    None,
+                    format!(
+                        "document {}: `items` of a List must be a sequence, found {}",
+                        index + 1,
+                        type_name(&other)
+                    ),
+                ));
+            }
+            None => unreachable!("checked above"),
+        }
+    }
+    let resource = Resource::from_value(doc)
+        .map_err(|why| YamlError::new(file, None, format!("document {}: {why}", index + 1)))?;
+    out.push(resource);
+    Ok(())
+}
+
+fn is_list_kind(kind: &str) -> bool {
+    // kustomize unwraps `List` and typed lists such as `ConfigMapList`.
+    kind.ends_with("List")
+}
+
+/// Converts a YAML value to JSON: keys become strings, tags are dropped, and nesting is
+/// bounded.
+fn to_json(value: serde_yaml::Value, file: &Path, depth: usize) -> Result<Value, YamlError> {
+    use serde_yaml::Value as Y;
+    if depth > MAX_DEPTH {
+        return Err(YamlError::new(
+            file,
+            None,
+            format!("document nests deeper than {MAX_DEPTH} levels"),
+        ));
+    }
+    Ok(match value {
+        Y::Null => Value::Null,
+        Y::Bool(b) => Value::Bool(b),
+        Y::Number(n) => number_to_json(&n),
+        Y::String(s) => Value::String(s),
+        Y::Sequence(items) => Value::Array(
+            items
+                .into_iter()
+                .map(|v| to_json(v, file, depth + 1))
+                .collect::<Result<_, _>>()?,
+        ),
+        Y::Mapping(map) => {
+            let mut obj = serde_json::Map::with_capacity(map.len());
+            for (k, v) in map {
+                let key = match k {
+                    Y::String(s) => s,
+                    Y::Bool(b) => b.to_string(),
+                    Y::Number(n) => n.to_string(),
+                    Y::Null => "null".to_string(),
+                    other => {
+                        return Err(YamlError::new(
+                            file,
+                            None,
+                            format!(
+                                "mapping key must be a scalar, found {}",
+                                match other {
+                                    Y::Sequence(_) => "a sequence",
+                                    Y::Mapping(_) => "a mapping",
+                                    _ => "a tagged value",
+                                }
+                            ),
+                        ));
+                    }
+                };
+                obj.insert(key, to_json(v, file, depth + 1)?);
+            }
+            Value::Object(obj)
+        }
+        Y::Tagged(t) => to_json(t.value, file, depth)?,
+    })
+}
+
+fn number_to_json(n: &serde_yaml::Number) -> Value {
+    if let Some(i) = n.as_i64() {
+        Value::from(i)
+    } else if let Some(u) = n.as_u64() {
+        Value::from(u)
+    } else if let Some(f) = n.as_f64() {
+        serde_json::Number::from_f64(f)
+            .map(Value::Number)
+            // .inf and .nan have no JSON form: keep their YAML spelling as a string.
+            .unwrap_or_else(|| Value::String(n.to_string()))
+    } else {
+        Value::String(n.to_string())
+    }
+}
+
+/// Writes resources as a multi-document YAML stream, documents separated by `---`.
+pub(crate) fn emit_stream<'a>(resources: impl IntoIterator<Item = &'a Resource>) -> String {
+    let mut out = String::new();
+    for (i, r) in resources.into_iter().enumerate() {
+        if i > 0 {
+            out.push_str("---\n");
+        }
+        out.push_str(&emit_value(&Value::Object(r.as_object().clone())));
+    }
+    out
+}
+
+/// Writes one value as a YAML document (no leading `---`).
+pub(crate) fn emit_value(value: &Value) -> String {
+    // Serialising a JSON value cannot fail: every key is a string.
+    serde_yaml::to_string(value).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p() -> &'static Path {
+        Path::new("in.yaml")
+    }
+
+    #[test]
+    fn multi_document_with_list_and_empty_docs() {
+        let text = "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\n---\napiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: Secret, metadata: {name: b}}\n";
+        let rs = parse_resources(text, p()).unwrap();
+        assert_eq!(rs.len(), 2);
+        assert_eq!(rs[1].to_string(), "Secret/b");
+    }
+
+    #[test]
+    fn syntax_error_has_line_and_column() {
+        let err = parse_stream("a: 1\nb: [1, 2\n", p()).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.starts_with("`in.yaml`"), "{msg}");
+        assert!(err.line.is_some(), "{msg}");
+    }
+
+    #[test]
+    fn duplicate_keys_are_an_error() {
+        let err = parse_stream("a: 1\na: 2\n", p()).unwrap_err();
+        assert!(err.to_string().contains("duplicate"), "{err}");
+    }
+
+    #[test]
+    fn keys_become_strings_and_order_is_kept() {
+        let v = parse_one("z: 1\n1: x\ntrue: y\na: 2\n", p()).unwrap();
+        let keys: Vec<_> = v.as_object().unwrap().keys().cloned().collect();
+        assert_eq!(keys, ["z", "1", "true", "a"]);
+    }
+
+    #[test]
+    fn round_trip_is_identity() {
+        let text = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n  n: '1'\n  b: 'true'\n  s: |-\n    line1\n    line2\n";
+        let v = parse_one(text, p()).unwrap();
+        let again = parse_one(&emit_value(&v), p()).unwrap();
+        assert_eq!(v, again);
+    }
+
+    #[test]
+    fn deep_nesting_is_bounded() {
+        let text = "[".repeat(300) + &"]".repeat(300);
+        let err = parse_stream(&text, p()).unwrap_err();
+        assert!(err.to_string().contains("deeper") || err.to_string().contains("recursion"), "{err}");
+    }
+}
