@@ -67,8 +67,8 @@ pub use error::{
 };
 pub use kustomize::KustomizeError;
 pub use output::write_if_changed;
-pub use plugin::{Digest, Limits, Runtime};
-pub use release::{RELEASE_FILE, Release, discover};
+pub use plugin::{Digest, Limits, ModuleInfo, Runtime, check_module};
+pub use release::{RELEASE_FILE, Release, discover, parse_age, parse_size};
 pub use resource::{ResId, Resource};
 
 /// Internals for benches and fuzz targets. Not a stable API.

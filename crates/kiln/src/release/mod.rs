@@ -332,6 +332,22 @@ fn is_valid_name(name: &str) -> bool {
         && name.as_bytes()[name.len() - 1].is_ascii_alphanumeric()
 }
 
+/// Parses an age for `kiln cache prune`: `30m`, `12h`, `7d`.
+pub fn parse_age(s: &str) -> Result<Duration, String> {
+    if let Some(days) = s.trim().strip_suffix('d') {
+        let n: u64 = days
+            .parse()
+            .map_err(|_| format!("`{s}` is not an age (e.g. `7d`, `12h`)"))?;
+        return Ok(Duration::from_secs(n.saturating_mul(86_400)));
+    }
+    parse_duration(s)
+}
+
+/// Parses a size such as `64Mi`, `1Gi` or `500M`.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    parse_bytes(s)
+}
+
 /// Parses `500ms`, `5s`, `2m`, `1h` or a combination (`1m30s`).
 pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     let bad = || format!("`{s}` is not a duration (e.g. `500ms`, `5s`, `1m30s`)");

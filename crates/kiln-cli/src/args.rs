@@ -1,0 +1,102 @@
+//! Command-line arguments.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Render Kubernetes release bundles with pinned, sandboxed WASM plugins and a
+/// content-hash cache.
+#[derive(Debug, Parser)]
+#[command(name = "kiln", version, about, max_term_width = 100)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) global: Global,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Flags every command takes.
+#[derive(Debug, Args)]
+pub(crate) struct Global {
+    /// Render without reading or writing the cache.
+    #[arg(long, global = true)]
+    pub(crate) no_cache: bool,
+    /// The cache folder [default: the platform cache folder, e.g. ~/.cache/kiln].
+    #[arg(long, global = true, env = "KILN_CACHE_DIR", value_name = "DIR")]
+    pub(crate) cache_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Render releases (a release.yaml, a folder holding one, or a folder of such folders).
+    Render(RenderArgs),
+    /// Build a kustomization folder, like `kustomize build DIR`.
+    Build(BuildArgs),
+    /// Work with plugins.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+    /// Inspect and maintain the cache.
+    #[command(subcommand)]
+    Cache(CacheCommand),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RenderArgs {
+    /// Releases: release files, folders holding a release.yaml, or folders of those.
+    #[arg(required = true, value_name = "RELEASE")]
+    pub(crate) releases: Vec<PathBuf>,
+    /// Write each release to DIR/<release name>.yaml (only when its content changed).
+    #[arg(short, long, value_name = "DIR")]
+    pub(crate) output: Option<PathBuf>,
+    /// How many releases render at once [default: all cores].
+    #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub(crate) jobs: Option<u16>,
+    /// The project root: paths in releases may not leave it [default: the git work tree
+    /// holding each release, else its folder].
+    #[arg(long, value_name = "DIR")]
+    pub(crate) root: Option<PathBuf>,
+    /// Do not show a progress bar, even on a terminal.
+    #[arg(short, long)]
+    pub(crate) quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BuildArgs {
+    /// The kustomization folder.
+    #[arg(value_name = "DIR")]
+    pub(crate) dir: PathBuf,
+    /// The project root [default: the git work tree holding DIR, else DIR].
+    #[arg(long, value_name = "DIR")]
+    pub(crate) root: Option<PathBuf>,
+    /// Write the output to FILE instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub(crate) output: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum PluginCommand {
+    /// Print the sha256 pin of a plugin, after checking it is a WASI command module.
+    Digest {
+        /// The plugin's .wasm file.
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum CacheCommand {
+    /// Entries and bytes per bucket, and hits/misses of recent runs.
+    Stats,
+    /// Check every entry; remove the bad ones.
+    Verify,
+    /// Remove entries by age and/or to fit a size.
+    Prune {
+        /// Remove entries not used for this long (e.g. 7d, 12h, 30m).
+        #[arg(long, value_name = "AGE")]
+        older_than: Option<String>,
+        /// Remove the least recently used entries until the cache fits (e.g. 1Gi, 500Mi).
+        #[arg(long, value_name = "SIZE")]
+        max_size: Option<String>,
+    },
+    /// Print the cache folder.
+    Dir,
+}
