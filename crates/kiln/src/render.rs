@@ -2,7 +2,7 @@
 //! plugins, order the output.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::{Map, Value};
 
@@ -279,6 +279,3 @@ fn check_duplicates(resources: &[Resource], inputs: &Inputs) -> Result<(), Error
     }
     Ok(())
 }
-
-#[allow(dead_code)]
-fn _paths(_: PathBuf) {}

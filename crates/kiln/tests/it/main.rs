@@ -1,0 +1,4 @@
+//! kiln's integration tests: one binary, one module per area.
+
+mod golden;
+mod util;
