@@ -10,7 +10,9 @@ pub(crate) fn run(global: &Global, cmd: CacheCommand) -> Result<(), Failure> {
         .cache_dir
         .clone()
         .or_else(kiln::default_cache_dir)
-        .ok_or_else(|| Failure::Usage("no cache folder: set `--cache-dir` or `KILN_CACHE_DIR`".into()))?;
+        .ok_or_else(|| {
+            Failure::Usage("no cache folder: set `--cache-dir` or `KILN_CACHE_DIR`".into())
+        })?;
     let cache = Cache::open(&dir);
     let fail = |e: kiln::CacheError| {
         eprintln!("error: {e}");
@@ -22,7 +24,10 @@ pub(crate) fn run(global: &Global, cmd: CacheCommand) -> Result<(), Failure> {
             let s = cache.stats().map_err(fail)?;
             let mut out = format!("cache: {}\n", s.dir.display());
             for (bucket, n, bytes) in &s.buckets {
-                out.push_str(&format!("{bucket:<12} {n:>8} entries {:>12}\n", human(*bytes)));
+                out.push_str(&format!(
+                    "{bucket:<12} {n:>8} entries {:>12}\n",
+                    human(*bytes)
+                ));
             }
             if s.runs.is_empty() {
                 out.push_str("no runs recorded\n");
@@ -86,5 +91,9 @@ fn human(bytes: u64) -> String {
         v /= 1024.0;
         u += 1;
     }
-    if u == 0 { format!("{bytes} B") } else { format!("{v:.1} {}", UNITS[u]) }
+    if u == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
 }

@@ -15,7 +15,11 @@ pub(crate) fn digest(file: &Path) -> Result<(), Failure> {
                 .sdk_version
                 .map(|v| format!(", kiln-plugin {v}"))
                 .unwrap_or_default();
-            eprintln!("`{}`: WASI command module, {} bytes{sdk}", file.display(), info.size);
+            eprintln!(
+                "`{}`: WASI command module, {} bytes{sdk}",
+                file.display(),
+                info.size
+            );
             write_stdout(&format!("{}\n", info.digest))
         }
         Err(e) => {

@@ -87,7 +87,11 @@ pub(crate) fn run(global: &Global, args: RenderArgs) -> Result<(), Failure> {
                 match write {
                     Ok(changed) => written += usize::from(changed),
                     Err(e) => {
-                        eprintln!("error: release `{}`: `{}`: {e}", release.name(), path.display());
+                        eprintln!(
+                            "error: release `{}`: `{}`: {e}",
+                            release.name(),
+                            path.display()
+                        );
                         failed += 1;
                     }
                 }
@@ -111,7 +115,11 @@ pub(crate) fn run(global: &Global, args: RenderArgs) -> Result<(), Failure> {
         start.elapsed().as_secs_f64()
     ));
     eprintln!("{summary}");
-    if failed > 0 { Err(Failure::Render) } else { Ok(()) }
+    if failed > 0 {
+        Err(Failure::Render)
+    } else {
+        Ok(())
+    }
 }
 
 fn progress_bar(len: usize, quiet: bool) -> ProgressBar {

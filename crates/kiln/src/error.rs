@@ -187,7 +187,11 @@ pub struct YamlError {
 }
 
 impl YamlError {
-    pub(crate) fn new(file: &Path, pos: Option<(usize, usize)>, message: impl Into<String>) -> Self {
+    pub(crate) fn new(
+        file: &Path,
+        pos: Option<(usize, usize)>,
+        message: impl Into<String>,
+    ) -> Self {
         YamlError {
             file: file.to_path_buf(),
             line: pos.map(|p| p.0),

@@ -57,7 +57,12 @@ impl Inputs {
 
     /// Resolves `rel`, written in `referrer`, against the folder `base`; symlinks are
     /// followed and the result must stay under the project root.
-    pub(crate) fn resolve(&self, base: &Path, rel: &str, referrer: &Path) -> Result<PathBuf, InputError> {
+    pub(crate) fn resolve(
+        &self,
+        base: &Path,
+        rel: &str,
+        referrer: &Path,
+    ) -> Result<PathBuf, InputError> {
         let joined = base.join(rel);
         let resolved = match fs::canonicalize(&joined) {
             Ok(p) => p,
@@ -253,9 +258,18 @@ mod tests {
 
     #[test]
     fn relative_paths() {
-        assert_eq!(relative_to(Path::new("/a/b/c"), Path::new("/a")), PathBuf::from("b/c"));
-        assert_eq!(relative_to(Path::new("/a/x"), Path::new("/a/b")), PathBuf::from("../x"));
-        assert_eq!(relative_to(Path::new("/a"), Path::new("/a")), PathBuf::from("."));
+        assert_eq!(
+            relative_to(Path::new("/a/b/c"), Path::new("/a")),
+            PathBuf::from("b/c")
+        );
+        assert_eq!(
+            relative_to(Path::new("/a/x"), Path::new("/a/b")),
+            PathBuf::from("../x")
+        );
+        assert_eq!(
+            relative_to(Path::new("/a"), Path::new("/a")),
+            PathBuf::from(".")
+        );
     }
 
     #[test]
@@ -265,7 +279,9 @@ mod tests {
         fs::write(root.join("r.yaml"), "x").unwrap();
         let inputs = Inputs::new(root.clone());
         let referrer = root.join("r.yaml");
-        let err = inputs.resolve(&root, "../nope.yaml", &referrer).unwrap_err();
+        let err = inputs
+            .resolve(&root, "../nope.yaml", &referrer)
+            .unwrap_err();
         assert!(matches!(err, InputError::OutsideRoot { .. }), "{err}");
         let err = inputs.resolve(&root, "nope.yaml", &referrer).unwrap_err();
         assert_eq!(err.to_string(), "`r.yaml`: `nope.yaml` does not exist");
@@ -278,9 +294,12 @@ mod tests {
         fs::write(outside.path().join("secret.yaml"), "x").unwrap();
         let dir = tempfile::tempdir().unwrap();
         let root = fs::canonicalize(dir.path()).unwrap();
-        std::os::unix::fs::symlink(outside.path().join("secret.yaml"), root.join("link.yaml")).unwrap();
+        std::os::unix::fs::symlink(outside.path().join("secret.yaml"), root.join("link.yaml"))
+            .unwrap();
         let inputs = Inputs::new(root.clone());
-        let err = inputs.resolve(&root, "link.yaml", &root.join("r.yaml")).unwrap_err();
+        let err = inputs
+            .resolve(&root, "link.yaml", &root.join("r.yaml"))
+            .unwrap_err();
         assert!(matches!(err, InputError::OutsideRoot { .. }), "{err}");
     }
 }

@@ -59,7 +59,9 @@ mod template;
 mod transform;
 mod yaml;
 
-pub use cache::{Bucket, Cache, Counters, FsStore, PruneReport, RenderKey, Stats, Store, VerifyReport};
+pub use cache::{
+    Bucket, Cache, Counters, FsStore, PruneReport, RenderKey, Stats, Store, VerifyReport,
+};
 pub use engine::{Engine, EngineBuilder, Progress, Rendered, default_cache_dir};
 pub use error::{
     CacheError, Error, InputError, PatchError, PluginError, ReleaseError, Result, TemplateError,

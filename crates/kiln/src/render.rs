@@ -122,7 +122,9 @@ fn with_implicit_target(patch: &transform::Patch) -> std::borrow::Cow<'_, transf
     }
     let meta = body.get("metadata").and_then(Value::as_object);
     let field = |m: Option<&Map<String, Value>>, k: &str| {
-        m.and_then(|m| m.get(k)).and_then(Value::as_str).map(str::to_string)
+        m.and_then(|m| m.get(k))
+            .and_then(Value::as_str)
+            .map(str::to_string)
     };
     if field(meta, "namespace").is_some() {
         return Cow::Borrowed(patch);

@@ -35,7 +35,10 @@ impl Resource {
     /// `metadata.generateName`), and wraps it. The error is a short reason.
     pub(crate) fn from_value(value: Value) -> Result<Self, String> {
         let Value::Object(obj) = value else {
-            return Err(format!("a resource must be a mapping, found {}", type_name(&value)));
+            return Err(format!(
+                "a resource must be a mapping, found {}",
+                type_name(&value)
+            ));
         };
         match obj.get("kind") {
             Some(Value::String(k)) if !k.is_empty() => {}
@@ -84,7 +87,10 @@ impl Resource {
     }
 
     fn str_field(&self, key: &str) -> &str {
-        self.obj.get(key).and_then(Value::as_str).unwrap_or_default()
+        self.obj
+            .get(key)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
     }
 
     fn meta_str(&self, key: &str) -> &str {
@@ -293,7 +299,13 @@ fn kind_rank(kind: &str) -> i64 {
 /// kustomize's `legacySortString` of a GVK: `group_version_kind`, with `~G`, `~V`, `~K`
 /// standing in for empty fields.
 fn gvk_sort_key(id: &ResId) -> String {
-    let or = |s: &str, d: &str| if s.is_empty() { d.to_string() } else { s.to_string() };
+    let or = |s: &str, d: &str| {
+        if s.is_empty() {
+            d.to_string()
+        } else {
+            s.to_string()
+        }
+    };
     format!(
         "{}_{}_{}",
         or(&id.group, "~G"),
@@ -341,10 +353,19 @@ pub fn is_cluster_scoped(group: &str, kind: &str) -> bool {
             | ("storage.k8s.io", "CSINode")
             | ("storage.k8s.io", "VolumeAttachment")
             | ("scheduling.k8s.io", "PriorityClass")
-            | ("admissionregistration.k8s.io", "MutatingWebhookConfiguration")
-            | ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration")
+            | (
+                "admissionregistration.k8s.io",
+                "MutatingWebhookConfiguration"
+            )
+            | (
+                "admissionregistration.k8s.io",
+                "ValidatingWebhookConfiguration"
+            )
             | ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy")
-            | ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding")
+            | (
+                "admissionregistration.k8s.io",
+                "ValidatingAdmissionPolicyBinding"
+            )
             | ("apiregistration.k8s.io", "APIService")
             | ("policy", "PodSecurityPolicy")
             | ("certificates.k8s.io", "CertificateSigningRequest")

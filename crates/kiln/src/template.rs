@@ -134,7 +134,9 @@ fn to_error(name: &Path, source: &str, ctx: &Context, e: &minijinja::Error) -> T
         ErrorKind::OutOfFuel => format!(
             "template ran out of fuel ({TEMPLATE_FUEL} steps): an endless loop or runaway recursion?"
         ),
-        _ => e.detail().map_or_else(|| e.kind().to_string(), |d| format!("{}: {d}", e.kind())),
+        _ => e
+            .detail()
+            .map_or_else(|| e.kind().to_string(), |d| format!("{}: {d}", e.kind())),
     };
     TemplateError::Render {
         template,

@@ -19,7 +19,8 @@ pub(crate) const MAX_DEPTH: usize = 200;
 pub(crate) fn parse_stream(text: &str, file: &Path) -> Result<Vec<Value>, YamlError> {
     let mut out = Vec::new();
     for doc in serde_yaml::Deserializer::from_str(text) {
-        let value = serde_yaml::Value::deserialize(doc).map_err(|e| YamlError::from_serde(file, &e))?;
+        let value =
+            serde_yaml::Value::deserialize(doc).map_err(|e| YamlError::from_serde(file, &e))?;
         if value.is_null() {
             continue;
         }
@@ -58,7 +59,10 @@ fn push_resource(
     index: usize,
     out: &mut Vec<Resource>,
 ) -> Result<(), YamlError> {
-    let is_list = doc.get("kind").and_then(Value::as_str).is_some_and(is_list_kind)
+    let is_list = doc
+        .get("kind")
+        .and_then(Value::as_str)
+        .is_some_and(is_list_kind)
         && doc.get("items").is_some();
     if is_list {
         let Value::Object(mut obj) = doc else {
@@ -232,6 +236,9 @@ mod tests {
     fn deep_nesting_is_bounded() {
         let text = "[".repeat(300) + &"]".repeat(300);
         let err = parse_stream(&text, p()).unwrap_err();
-        assert!(err.to_string().contains("deeper") || err.to_string().contains("recursion"), "{err}");
+        assert!(
+            err.to_string().contains("deeper") || err.to_string().contains("recursion"),
+            "{err}"
+        );
     }
 }

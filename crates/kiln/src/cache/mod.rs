@@ -311,7 +311,10 @@ impl Cache {
         let keep = lines.len().saturating_sub(RUNS_KEPT);
         let text = lines[keep..].join("\n") + "\n";
         if let Err(e) = store::write_atomic(&path, text.as_bytes()) {
-            self.warn(format!("cache `{}`: cannot write run log: {e}", self.dir.display()));
+            self.warn(format!(
+                "cache `{}`: cannot write run log: {e}",
+                self.dir.display()
+            ));
         }
     }
 
@@ -442,7 +445,11 @@ fn safe_join(root: &Path, rel: &str) -> Option<PathBuf> {
     {
         return None;
     }
-    Some(if rel == "." { root.to_path_buf() } else { root.join(p) })
+    Some(if rel == "." {
+        root.to_path_buf()
+    } else {
+        root.join(p)
+    })
 }
 
 /// `MAGIC`, the hex SHA-256 of the payload, a newline, the payload.
@@ -486,6 +493,9 @@ mod tests {
     fn safe_join_refuses_escapes() {
         assert!(safe_join(Path::new("/r"), "../x").is_none());
         assert!(safe_join(Path::new("/r"), "/etc/passwd").is_none());
-        assert_eq!(safe_join(Path::new("/r"), "a/b"), Some(PathBuf::from("/r/a/b")));
+        assert_eq!(
+            safe_join(Path::new("/r"), "a/b"),
+            Some(PathBuf::from("/r/a/b"))
+        );
     }
 }

@@ -121,7 +121,8 @@ impl Release {
         };
         // Syntax first (with positions), then the type, then the schema.
         crate::yaml::parse_one(&source, display).map_err(Error::from)?;
-        let meta: v1alpha1::TypeMeta = serde_yaml::from_str(&source).map_err(|e| yaml_err(display, &e))?;
+        let meta: v1alpha1::TypeMeta =
+            serde_yaml::from_str(&source).map_err(|e| yaml_err(display, &e))?;
         let api_version = meta.api_version.as_ref().and_then(Value::as_str);
         let kind = meta.kind.as_ref().and_then(Value::as_str);
         match (api_version, kind) {
@@ -162,7 +163,11 @@ impl Release {
         if let Some(v) = &spec.values
             && !(v.is_object() || v.is_null())
         {
-            return Err(invalid(None, None, "spec.values: expected a mapping".into()));
+            return Err(invalid(
+                None,
+                None,
+                "spec.values: expected a mapping".into(),
+            ));
         }
         for (i, p) in spec.patches.iter().enumerate() {
             match (&p.path, &p.patch) {
@@ -185,8 +190,12 @@ impl Release {
         }
         let mut plugins = Vec::new();
         for (i, p) in spec.plugins.iter().enumerate() {
-            let at = |m: String| invalid(None, None, format!("spec.plugins[{i}] (`{}`): {m}", p.name));
-            let digest: Digest = p.sha256.parse().map_err(|e: String| at(format!("sha256: {e}")))?;
+            let at =
+                |m: String| invalid(None, None, format!("spec.plugins[{i}] (`{}`): {m}", p.name));
+            let digest: Digest = p
+                .sha256
+                .parse()
+                .map_err(|e: String| at(format!("sha256: {e}")))?;
             let mut limits = Limits::default();
             if let Some(t) = &p.timeout {
                 limits.timeout = parse_duration(t).map_err(|e| at(format!("timeout: {e}")))?;
@@ -363,7 +372,9 @@ pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
         }
         let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let unit = &rest[..unit_len];
         rest = &rest[unit_len..];
         let d = match unit {

@@ -9,7 +9,9 @@ fn releases_render_as_expected() {
     let engine = engine_no_cache();
     run_all(&cases("releases"), |case| {
         let release = load(case).map_err(|e| format!("load: {e}"))?;
-        let out = engine.render(&release).map_err(|e| format!("render: {e}"))?;
+        let out = engine
+            .render(&release)
+            .map_err(|e| format!("render: {e}"))?;
         check_file(&case.join("expected.yaml"), out.yaml())
     });
 }
@@ -72,10 +74,7 @@ fn cold_warm_and_no_cache_agree() {
 /// `-j1` and `-jN` give the same output for every release, in order.
 #[test]
 fn one_thread_and_many_threads_agree() {
-    let releases: Vec<_> = cases("releases")
-        .iter()
-        .map(|c| load(c).unwrap())
-        .collect();
+    let releases: Vec<_> = cases("releases").iter().map(|c| load(c).unwrap()).collect();
     let render = |jobs: usize| -> Vec<String> {
         let engine = kiln::Engine::builder()
             .no_cache(true)
@@ -85,7 +84,10 @@ fn one_thread_and_many_threads_agree() {
         engine
             .render_all(&releases)
             .into_iter()
-            .map(|r| r.map(|r| r.yaml().to_string()).unwrap_or_else(|e| e.to_string()))
+            .map(|r| {
+                r.map(|r| r.yaml().to_string())
+                    .unwrap_or_else(|e| e.to_string())
+            })
             .collect()
     };
     assert_eq!(render(1), render(4));

@@ -34,8 +34,12 @@ pub fn check_file(path: &Path, actual: &str) -> Result<(), String> {
         std::fs::write(path, actual).unwrap();
         return Ok(());
     }
-    let expected = std::fs::read_to_string(path)
-        .map_err(|e| format!("{}: {e} (run with KILN_BLESS=1 to create it)", path.display()))?;
+    let expected = std::fs::read_to_string(path).map_err(|e| {
+        format!(
+            "{}: {e} (run with KILN_BLESS=1 to create it)",
+            path.display()
+        )
+    })?;
     if expected == actual {
         Ok(())
     } else {
@@ -49,7 +53,11 @@ pub fn check_file(path: &Path, actual: &str) -> Result<(), String> {
 /// The release of a case: `release.yaml` at its top, else `release/release.yaml`.
 pub fn case_release(case: &Path) -> PathBuf {
     let top = case.join("release.yaml");
-    if top.exists() { top } else { case.join("release/release.yaml") }
+    if top.exists() {
+        top
+    } else {
+        case.join("release/release.yaml")
+    }
 }
 
 /// Loads a case's release with the case folder as the project root.
