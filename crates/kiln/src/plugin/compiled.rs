@@ -1,0 +1,160 @@
+//! Compiled plugins on disk: `<dir>/modules-v1/<digest>-<engine>.cwasm`.
+//!
+//! `<engine>` is a hash of [`wasmtime::Engine::precompile_compatibility_hash`], so an
+//! artifact compiled by another wasmtime version or configuration is never looked up.
+//! A file is a header (magic line, then the sha256 of the rest) followed by the output of
+//! [`wasmtime::Module::serialize`]. Files are written to a temporary file in the same
+//! folder and renamed into place, so readers see a whole file or none; the digest in the
+//! header is checked on every read. Any failure is a miss: a bad entry is deleted and the
+//! plugin recompiled, never a failed render.
+//!
+//! This is the one place kiln uses `unsafe`: loading compiled machine code.
+
+use std::fs;
+use std::hash::{Hash as _, Hasher};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest as _, Sha256};
+use wasmtime::{Engine, Module};
+
+use super::Digest;
+
+/// The cache bucket; bump the version when the file layout changes.
+pub(crate) const BUCKET: &str = "modules-v1";
+
+const MAGIC: &[u8; 14] = b"kiln-cwasm-v1\n";
+const HEADER: usize = MAGIC.len() + 32;
+
+/// Why a cached module was not used (a file that does not exist is not a rejection).
+#[derive(Debug)]
+pub(crate) enum Miss {
+    /// No file.
+    Absent,
+    /// The file was unreadable, truncated, corrupt or incompatible, and was removed.
+    Rejected,
+}
+
+/// The on-disk module cache of one engine.
+pub(crate) struct DiskCache {
+    dir: PathBuf,
+    engine_key: String,
+}
+
+impl DiskCache {
+    pub(crate) fn new(cache_dir: &Path, engine: &Engine) -> DiskCache {
+        DiskCache {
+            dir: cache_dir.join(BUCKET),
+            engine_key: engine_key(engine),
+        }
+    }
+
+    /// The file for `digest`.
+    pub(crate) fn path(&self, digest: &Digest) -> PathBuf {
+        self.dir
+            .join(format!("{}-{}.cwasm", digest.to_hex(), self.engine_key))
+    }
+
+    /// Loads the module compiled for `digest`, if a sound one is cached.
+    pub(crate) fn load(&self, engine: &Engine, digest: &Digest) -> Result<Module, Miss> {
+        let path = self.path(digest);
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Miss::Absent),
+            Err(_) => return Err(self.reject(&path)),
+        };
+        let Some(payload) = verified_payload(&bytes) else {
+            return Err(self.reject(&path));
+        };
+        match deserialize(engine, payload) {
+            Ok(m) => Ok(m),
+            Err(_) => Err(self.reject(&path)),
+        }
+    }
+
+    fn reject(&self, path: &Path) -> Miss {
+        // Best effort: another process may have removed or replaced it already.
+        let _ = fs::remove_file(path);
+        Miss::Rejected
+    }
+
+    /// Stores `module` for `digest`, atomically. Errors are for the stats only.
+    pub(crate) fn store(&self, digest: &Digest, module: &Module) -> Result<(), String> {
+        let payload = module.serialize().map_err(|e| e.to_string())?;
+        fs::create_dir_all(&self.dir).map_err(|e| format!("`{}`: {e}", self.dir.display()))?;
+        let mut tmp = tempfile::NamedTempFile::new_in(&self.dir)
+            .map_err(|e| format!("`{}`: {e}", self.dir.display()))?;
+        let checksum: [u8; 32] = Sha256::digest(&payload).into();
+        let write = |f: &mut fs::File| -> std::io::Result<()> {
+            f.write_all(MAGIC)?;
+            f.write_all(&checksum)?;
+            f.write_all(&payload)?;
+            f.flush()
+        };
+        write(tmp.as_file_mut()).map_err(|e| format!("`{}`: {e}", tmp.path().display()))?;
+        let path = self.path(digest);
+        tmp.persist(&path)
+            .map_err(|e| format!("`{}`: {}", path.display(), e.error))?;
+        Ok(())
+    }
+}
+
+/// The payload of a cache file whose header checks out.
+fn verified_payload(bytes: &[u8]) -> Option<&[u8]> {
+    if bytes.len() < HEADER || &bytes[..MAGIC.len()] != MAGIC {
+        return None;
+    }
+    let (header, payload) = bytes.split_at(HEADER);
+    let checksum: [u8; 32] = Sha256::digest(payload).into();
+    (header[MAGIC.len()..] == checksum).then_some(payload)
+}
+
+/// Loads a module from bytes that [`Module::serialize`] wrote.
+#[allow(unsafe_code)]
+fn deserialize(engine: &Engine, payload: &[u8]) -> wasmtime::Result<Module> {
+    // SAFETY: `Module::deserialize` trusts its input to be a module that wasmtime
+    // serialized; arbitrary bytes could run arbitrary code. `payload` is kiln's own
+    // output of `Module::serialize`: it comes from `<cache>/modules-v1/`, under a name
+    // that binds the wasm digest and this engine's compatibility hash, files there are
+    // only ever written whole (temporary file + rename) by `DiskCache::store`, and its
+    // sha256 was checked against the header just before this call, so a truncated or
+    // damaged file never gets here. wasmtime itself still rejects an artifact built for
+    // another engine configuration with an error, which is a cache miss.
+    unsafe { Module::deserialize(engine, payload) }
+}
+
+/// A hex key for the engine's compatibility hash (a stable hash: sha256 of what the
+/// engine feeds to `Hash`).
+fn engine_key(engine: &Engine) -> String {
+    struct Sha(Sha256);
+    impl Hasher for Sha {
+        fn finish(&self) -> u64 {
+            0
+        }
+        fn write(&mut self, bytes: &[u8]) {
+            self.0.update(bytes);
+        }
+    }
+    let mut h = Sha(Sha256::new());
+    engine.precompile_compatibility_hash().hash(&mut h);
+    hex::encode(&h.0.finalize()[..8])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_is_checked() {
+        let payload = b"compiled code";
+        let mut file = MAGIC.to_vec();
+        file.extend_from_slice(&Sha256::digest(payload));
+        file.extend_from_slice(payload);
+        assert_eq!(verified_payload(&file), Some(&payload[..]));
+        assert_eq!(verified_payload(&file[..file.len() - 1]), None);
+        assert_eq!(verified_payload(&file[..10]), None);
+        let mut bad = file.clone();
+        *bad.last_mut().unwrap() ^= 1;
+        assert_eq!(verified_payload(&bad), None);
+    }
+}
