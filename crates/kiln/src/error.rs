@@ -209,10 +209,33 @@ impl YamlError {
 /// serde_yaml appends " at line L column C" to its messages; the position is kept in
 /// fields instead, so it is printed once.
 pub(crate) fn strip_location(msg: &str) -> String {
-    match msg.rfind(" at line ") {
-        Some(i) => msg[..i].to_string(),
-        None => msg.to_string(),
+    let Some(i) = msg.find(" at line ") else {
+        return msg.to_string();
+    };
+    let rest = &msg[i + " at line ".len()..];
+    // Skip "L column C".
+    let mut words = rest.splitn(4, ' ');
+    let (line, col_word, col) = (words.next(), words.next(), words.next());
+    let numeric = |w: Option<&str>| {
+        w.is_some_and(|w| {
+            let w = w.trim_end_matches(',');
+            !w.is_empty() && w.bytes().all(|b| b.is_ascii_digit())
+        })
+    };
+    if !(numeric(line) && col_word == Some("column") && numeric(col)) {
+        return msg.to_string();
     }
+    let tail = words.next().unwrap_or("");
+    let mut out = msg[..i].to_string();
+    if !tail.is_empty() {
+        out.push_str(if col.is_some_and(|c| c.ends_with(',')) {
+            ", "
+        } else {
+            " "
+        });
+        out.push_str(tail);
+    }
+    out
 }
 
 /// `:L:C`, `:L` or nothing.

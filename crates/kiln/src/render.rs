@@ -237,7 +237,13 @@ fn load_resources(
         text
     };
     let origin = shown.to_string_lossy().into_owned();
-    for mut r in crate::yaml::parse_resources(&text, &shown)? {
+    // Positions in a rendered template point into its output, and say so.
+    let parsed_as = if is_template(path) {
+        std::path::PathBuf::from(format!("{origin} (rendered)"))
+    } else {
+        shown.clone()
+    };
+    for mut r in crate::yaml::parse_resources(&text, &parsed_as)? {
         r.origin = Some(origin.clone());
         out.push(r);
     }

@@ -102,6 +102,8 @@ pub(crate) fn render(
     env.set_fuel(Some(TEMPLATE_FUEL));
     env.set_recursion_limit(64);
     env.set_keep_trailing_newline(true);
+    // Manifests are YAML written by hand: values go in as they are, never JSON-escaped.
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
     env.set_loader(include);
     let tname = name.to_string_lossy().replace('\\', "/");
     env.add_template_owned(tname.clone(), source.to_string())
@@ -171,6 +173,18 @@ mod tests {
         )
         .unwrap();
         assert_eq!(out, "replicas: 3\n");
+    }
+
+    #[test]
+    fn strings_are_not_escaped_in_yaml_templates() {
+        let out = render(
+            Path::new("config.yaml.j2"),
+            "tier: \"{{ values.tier }}\"\n",
+            &ctx(json!({"values": {"tier": "<gold>"}})),
+            no_include,
+        )
+        .unwrap();
+        assert_eq!(out, "tier: \"<gold>\"\n");
     }
 
     #[test]

@@ -1,4 +1,7 @@
 //! kiln's integration tests: one binary, one module per area.
 
+mod cache;
 mod golden;
+mod plugin;
 mod util;
+mod kustomize;

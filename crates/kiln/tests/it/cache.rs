@@ -1,0 +1,334 @@
+//! The render cache: invalidation by exactly the inputs a release read, corruption
+//! handling, and degraded operation when the cache cannot be written.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use kiln::{Engine, Release};
+use kiln_test_artifacts::{ADD_OWNER, ADD_OWNER_V2};
+
+/// A small fleet sharing one base:
+/// - `a`: base + its own values file;
+/// - `b`: base + `extra/` folder;
+/// - `c`: base + a plugin.
+struct Fleet {
+    dir: tempfile::TempDir,
+}
+
+fn write(path: &Path, text: &str) {
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(path, text).unwrap();
+}
+
+fn release_text(name: &str, extra: &str) -> String {
+    format!(
+        "apiVersion: kiln.dev/v1alpha1\nkind: Release\nmetadata:\n  name: {name}\nspec:\n  namespace: {name}\n  resources: [../../base]\n{extra}"
+    )
+}
+
+impl Fleet {
+    fn new() -> Fleet {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write(&root.join("README.md"), "not read by any release\n");
+        write(
+            &root.join("base/deploy.yaml"),
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: api\nspec:\n  replicas: 1\n  template:\n    spec:\n      containers:\n      - name: api\n        image: example.com/api:1.0\n",
+        );
+        write(
+            &root.join("base/config.yaml.j2"),
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\ndata:\n  tier: \"{{ values.tier | default('basic') }}\"\n",
+        );
+        write(
+            &root.join("releases/a/release.yaml"),
+            &release_text("a", "  valuesFiles: [values.yaml]\n"),
+        );
+        write(&root.join("releases/a/values.yaml"), "tier: gold\n");
+        write(
+            &root.join("releases/b/release.yaml"),
+            &release_text("b", "  values: {tier: silver}\n")
+                .replace("[../../base]", "[../../base, extra]"),
+        );
+        write(
+            &root.join("releases/b/extra/pdb.yaml"),
+            "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata:\n  name: api\nspec:\n  minAvailable: 1\n",
+        );
+        fs::copy(ADD_OWNER.path, root.join("plugins.wasm")).unwrap();
+        fs::copy(ADD_OWNER_V2.path, root.join("plugins-v2.wasm")).unwrap();
+        write(
+            &root.join("releases/c/release.yaml"),
+            &Fleet::plugin_release("plugins.wasm", ADD_OWNER.sha256, "payments"),
+        );
+        Fleet { dir }
+    }
+
+    fn plugin_release(wasm: &str, sha: &str, team: &str) -> String {
+        release_text(
+            "c",
+            &format!(
+                "  plugins:\n  - name: add-owner\n    wasm: ../../{wasm}\n    sha256: {sha}\n    config: {{team: {team}}}\n"
+            ),
+        )
+    }
+
+    fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn releases(&self) -> Vec<Release> {
+        ["a", "b", "c"]
+            .iter()
+            .map(|n| {
+                Release::load_with_root(self.root().join("releases").join(n), Some(self.root()))
+                    .unwrap()
+            })
+            .collect()
+    }
+}
+
+/// Renders the fleet; returns the names that missed the cache, after checking every output
+/// equals a render without cache.
+fn misses(engine: &Engine, fleet: &Fleet) -> BTreeSet<String> {
+    let releases = fleet.releases();
+    let plain = Engine::builder().no_cache(true).build().unwrap();
+    let mut missed = BTreeSet::new();
+    for (r, result) in releases.iter().zip(engine.render_all(&releases)) {
+        let out = result.unwrap_or_else(|e| panic!("{e}"));
+        let expected = plain.render(r).unwrap();
+        assert_eq!(
+            out.yaml(),
+            expected.yaml(),
+            "cached render of {} is stale",
+            r.name()
+        );
+        if !out.cache_hit() {
+            missed.insert(r.name().to_string());
+        }
+    }
+    missed
+}
+
+fn set(names: &[&str]) -> BTreeSet<String> {
+    names.iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn each_input_change_invalidates_exactly_the_releases_that_read_it() {
+    let fleet = Fleet::new();
+    let cache = tempfile::tempdir().unwrap();
+    let engine = Engine::builder().cache_dir(cache.path()).build().unwrap();
+    let root = fleet.root().to_path_buf();
+    assert_eq!(misses(&engine, &fleet), set(&["a", "b", "c"]), "cold");
+    assert_eq!(misses(&engine, &fleet), set(&[]), "warm");
+
+    type Change = Box<dyn Fn(&Path)>;
+    let steps: Vec<(&str, Change, &[&str])> = vec![
+        (
+            "a file no release reads",
+            Box::new(|r| write(&r.join("README.md"), "changed\n")),
+            &[],
+        ),
+        (
+            "a release field",
+            Box::new(|r| {
+                let p = r.join("releases/a/release.yaml");
+                let t = fs::read_to_string(&p)
+                    .unwrap()
+                    .replace("namespace: a", "namespace: a2");
+                write(&p, &t);
+            }),
+            &["a"],
+        ),
+        (
+            "a values file",
+            Box::new(|r| write(&r.join("releases/a/values.yaml"), "tier: platinum\n")),
+            &["a"],
+        ),
+        (
+            "a file under a shared base",
+            Box::new(|r| {
+                let p = r.join("base/deploy.yaml");
+                let t = fs::read_to_string(&p)
+                    .unwrap()
+                    .replace("replicas: 1", "replicas: 2");
+                write(&p, &t);
+            }),
+            &["a", "b", "c"],
+        ),
+        (
+            "a template",
+            Box::new(|r| {
+                let p = r.join("base/config.yaml.j2");
+                let t = fs::read_to_string(&p).unwrap() + "  extra: \"1\"\n";
+                write(&p, &t);
+            }),
+            &["a", "b", "c"],
+        ),
+        (
+            "a resource file one release reads",
+            Box::new(|r| {
+                let p = r.join("releases/b/extra/pdb.yaml");
+                let t = fs::read_to_string(&p)
+                    .unwrap()
+                    .replace("minAvailable: 1", "minAvailable: 2");
+                write(&p, &t);
+            }),
+            &["b"],
+        ),
+        (
+            "a new file in a folder one release reads",
+            Box::new(|r| {
+                write(
+                    &r.join("releases/b/extra/cm.yaml"),
+                    "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: more\n",
+                )
+            }),
+            &["b"],
+        ),
+        (
+            "a plugin's config",
+            Box::new(|r| {
+                write(
+                    &r.join("releases/c/release.yaml"),
+                    &Fleet::plugin_release("plugins.wasm", ADD_OWNER.sha256, "search"),
+                )
+            }),
+            &["c"],
+        ),
+        (
+            "a plugin's wasm (and its pin)",
+            Box::new(|r| {
+                write(
+                    &r.join("releases/c/release.yaml"),
+                    &Fleet::plugin_release("plugins-v2.wasm", ADD_OWNER_V2.sha256, "search"),
+                )
+            }),
+            &["c"],
+        ),
+    ];
+    for (what, change, expected) in steps {
+        change(&root);
+        assert_eq!(
+            misses(&engine, &fleet),
+            set(expected),
+            "after changing {what}"
+        );
+        assert_eq!(misses(&engine, &fleet), set(&[]), "warm again after {what}");
+    }
+}
+
+#[test]
+fn a_plugin_wasm_that_changes_under_its_pin_is_refused_not_served_from_cache() {
+    let fleet = Fleet::new();
+    let cache = tempfile::tempdir().unwrap();
+    let engine = Engine::builder().cache_dir(cache.path()).build().unwrap();
+    let c = &fleet.releases()[2];
+    engine.render(c).unwrap();
+    fs::copy(ADD_OWNER_V2.path, fleet.root().join("plugins.wasm")).unwrap();
+    let err = engine.render(c).unwrap_err().to_string();
+    assert!(err.contains("refusing to run it"), "{err}");
+    assert!(
+        err.contains(ADD_OWNER.sha256) && err.contains(ADD_OWNER_V2.sha256),
+        "{err}"
+    );
+}
+
+fn entries(cache: &Path, bucket: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(shards) = fs::read_dir(cache.join(bucket)) else {
+        return out;
+    };
+    for shard in shards {
+        for e in fs::read_dir(shard.unwrap().path()).unwrap() {
+            out.push(e.unwrap().path());
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn truncated_and_bit_flipped_entries_are_misses_that_get_rewritten() {
+    let fleet = Fleet::new();
+    let cache = tempfile::tempdir().unwrap();
+    let releases = fleet.releases();
+    let a = &releases[0];
+    let fresh = || Engine::builder().cache_dir(cache.path()).build().unwrap();
+    let expected = fresh().render(a).unwrap();
+    let renders = entries(cache.path(), "renders-v1");
+    assert_eq!(renders.len(), 1);
+
+    // Truncated render entry.
+    let bytes = fs::read(&renders[0]).unwrap();
+    fs::write(&renders[0], &bytes[..bytes.len() / 2]).unwrap();
+    let out = fresh().render(a).unwrap();
+    assert!(!out.cache_hit());
+    assert_eq!(out.yaml(), expected.yaml());
+    assert_eq!(fs::read(&renders[0]).unwrap(), bytes, "entry rewritten");
+
+    // One bit flipped in the payload.
+    let mut flipped = bytes.clone();
+    let at = flipped.len() - 3;
+    flipped[at] ^= 0x01;
+    fs::write(&renders[0], &flipped).unwrap();
+    let out = fresh().render(a).unwrap();
+    assert!(!out.cache_hit());
+    assert_eq!(out.yaml(), expected.yaml());
+    assert!(
+        fresh().render(a).unwrap().cache_hit(),
+        "rewritten entry is used"
+    );
+
+    // A corrupt index entry.
+    let index = entries(cache.path(), "index-v1");
+    fs::write(&index[0], b"garbage").unwrap();
+    let out = fresh().render(a).unwrap();
+    assert!(!out.cache_hit());
+    assert_eq!(out.yaml(), expected.yaml());
+
+    // `verify` finds and removes a bad entry.
+    fs::write(&renders[0], b"kiln-cache-entry-v1\nnot a digest").unwrap();
+    let report = kiln::Cache::open(cache.path()).verify().unwrap();
+    assert_eq!(report.removed, vec![renders[0].clone()]);
+    assert_eq!(report.checked, 2);
+}
+
+#[test]
+fn an_unwritable_cache_degrades_to_rendering_with_a_warning() {
+    let fleet = Fleet::new();
+    let not_a_dir = fleet.root().join("README.md");
+    let engine = Engine::builder().cache_dir(&not_a_dir).build().unwrap();
+    let out = engine.render(&fleet.releases()[0]).unwrap();
+    let plain = Engine::builder().no_cache(true).build().unwrap();
+    assert_eq!(
+        out.yaml(),
+        plain.render(&fleet.releases()[0]).unwrap().yaml()
+    );
+    let cache = engine.cache().unwrap();
+    assert!(cache.counters().write_errors > 0);
+    let warnings = cache.take_warnings();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("rendering without cache")),
+        "{warnings:?}"
+    );
+}
+
+#[test]
+fn prune_by_size_removes_entries() {
+    let fleet = Fleet::new();
+    let cache = tempfile::tempdir().unwrap();
+    let engine = Engine::builder().cache_dir(cache.path()).build().unwrap();
+    for r in engine.render_all(&fleet.releases()) {
+        r.unwrap();
+    }
+    let c = kiln::Cache::open(cache.path());
+    let before = c.stats().unwrap();
+    let (_, renders, _) = before.buckets[0];
+    assert_eq!(renders, 3);
+    let report = c.prune(None, Some(0)).unwrap();
+    assert!(report.removed >= 6, "{report:?}");
+    assert_eq!(c.stats().unwrap().buckets[0].1, 0);
+}
