@@ -206,12 +206,24 @@ mod tests {
     fn endless_loop_runs_out_of_fuel() {
         let err = render(
             Path::new("t.j2"),
-            "{% for i in range(100000000) %}{{ i }}{% endfor %}",
+            "{% for i in range(10000) %}{% for j in range(10000) %}{{ j }}{% endfor %}{% endfor %}",
             &ctx(json!({})),
             no_include,
         )
         .unwrap_err();
         assert!(err.to_string().contains("fuel"), "{err}");
+    }
+
+    #[test]
+    fn runaway_recursion_is_stopped() {
+        let err = render(
+            Path::new("t.j2"),
+            "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}",
+            &ctx(json!({})),
+            no_include,
+        )
+        .unwrap_err();
+        assert!(err.to_string().starts_with("`t.j2`:1: "), "{err}");
     }
 
     #[test]
