@@ -22,8 +22,10 @@ fn write(path: &Path, text: &str) {
     fs::write(path, text).unwrap();
 }
 
-/// `n` releases sharing a base, under `root/releases/`.
+/// `n` releases sharing a base, under `root/releases/`; `root` is a git work tree, so it
+/// is the project root.
 fn fleet(root: &Path, n: usize) -> PathBuf {
+    fs::create_dir_all(root.join(".git")).unwrap();
     write(
         &root.join("base/deploy.yaml"),
         "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: api\nspec:\n  template:\n    spec:\n      containers:\n      - name: api\n        image: example.com/api:1.0\n",
@@ -50,7 +52,7 @@ fn one_release_goes_to_stdout_with_a_summary_on_stderr() {
     let cache = dir.path().join("cache");
     let out = kiln(&["render", releases.join("cust-000").to_str().unwrap()], &cache);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let yaml = String::from_utf8(out.stdout).unwrap();
+    let yaml = String::from_utf8(out.stdout.clone()).unwrap();
     assert!(yaml.contains("namespace: cust-000"), "{yaml}");
     assert!(yaml.contains("image: example.com/api:1.0.0"), "{yaml}");
     assert!(
