@@ -1,0 +1,216 @@
+//! Golden cases of `kiln build` against real kustomize.
+//!
+//! Each folder under `testdata/kustomize/` is a case: a kustomization tree, the folder to
+//! build (named in a `build-dir` file, `.` by default), and either `expected.yaml` (what
+//! `kustomize build` v5.7.1 printed, written by `scripts/kustomize-goldens.sh`) or
+//! `expected.err` (kiln's exact error message; the case's `kustomize.err` keeps what
+//! kustomize said). Output is compared as parsed documents and as document order; every
+//! failing case is reported, with its differences, in one assertion.
+//!
+//! `KILN_BLESS=1` rewrites `expected.err` files (never `expected.yaml`, which only real
+//! kustomize writes). `KILN_CASE=substring` runs only the matching cases.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+fn cases_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/kustomize")
+}
+
+/// Parses a YAML stream into JSON values, skipping empty documents.
+fn parse_docs(text: &str) -> Result<Vec<Value>, String> {
+    let mut out = Vec::new();
+    for doc in serde_yaml::Deserializer::from_str(text) {
+        let v: Value = serde::Deserialize::deserialize(doc).map_err(|e| e.to_string())?;
+        if !v.is_null() {
+            out.push(v);
+        }
+    }
+    Ok(out)
+}
+
+/// `apiVersion Kind/namespace/name` of a document.
+fn id(v: &Value) -> String {
+    let s = |p: &str| {
+        v.pointer(p)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let (api, kind, ns, name) = (
+        s("/apiVersion"),
+        s("/kind"),
+        s("/metadata/namespace"),
+        s("/metadata/name"),
+    );
+    if ns.is_empty() {
+        format!("{api} {kind}/{name}")
+    } else {
+        format!("{api} {kind}/{ns}/{name}")
+    }
+}
+
+/// A value with every mapping's keys sorted, as YAML, for readable differences.
+fn canonical(v: &Value) -> String {
+    fn sort(v: &Value) -> Value {
+        match v {
+            Value::Object(m) => {
+                let mut keys: Vec<&String> = m.keys().collect();
+                keys.sort();
+                Value::Object(keys.into_iter().map(|k| (k.clone(), sort(&m[k]))).collect())
+            }
+            Value::Array(a) => Value::Array(a.iter().map(sort).collect()),
+            other => other.clone(),
+        }
+    }
+    serde_yaml::to_string(&sort(v)).unwrap_or_default()
+}
+
+/// Lines of `a` and `b` that differ, `-` for `a` (expected) and `+` for `b` (kiln).
+fn line_diff(a: &str, b: &str) -> String {
+    let (a, b): (Vec<&str>, Vec<&str>) = (a.lines().collect(), b.lines().collect());
+    // Longest common subsequence, small inputs.
+    let mut l = vec![vec![0u32; b.len() + 1]; a.len() + 1];
+    for i in (0..a.len()).rev() {
+        for j in (0..b.len()).rev() {
+            l[i][j] = if a[i] == b[j] {
+                l[i + 1][j + 1] + 1
+            } else {
+                l[i + 1][j].max(l[i][j + 1])
+            };
+        }
+    }
+    let (mut i, mut j, mut out) = (0, 0, String::new());
+    while i < a.len() || j < b.len() {
+        if i < a.len() && j < b.len() && a[i] == b[j] {
+            i += 1;
+            j += 1;
+        } else if j < b.len() && (i == a.len() || l[i][j + 1] >= l[i + 1][j]) {
+            let _ = writeln!(out, "    + {}", b[j]);
+            j += 1;
+        } else {
+            let _ = writeln!(out, "    - {}", a[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Compares kiln's output with kustomize's; `None` when they agree.
+fn compare(expected: &str, got: &str) -> Option<String> {
+    let exp = match parse_docs(expected) {
+        Ok(d) => d,
+        Err(e) => return Some(format!("  expected.yaml does not parse: {e}\n")),
+    };
+    let got_docs = match parse_docs(got) {
+        Ok(d) => d,
+        Err(e) => return Some(format!("  kiln's output does not parse: {e}\n")),
+    };
+    let mut out = String::new();
+    let exp_ids: Vec<String> = exp.iter().map(id).collect();
+    let got_ids: Vec<String> = got_docs.iter().map(id).collect();
+    if exp_ids != got_ids {
+        let _ = writeln!(
+            out,
+            "  documents or their order differ (- kustomize, + kiln):"
+        );
+        out.push_str(&line_diff(&exp_ids.join("\n"), &got_ids.join("\n")));
+    }
+    for e in &exp {
+        let Some(g) = got_docs.iter().find(|g| id(g) == id(e)) else {
+            continue;
+        };
+        if e != g {
+            let _ = writeln!(out, "  {} differs (- kustomize, + kiln):", id(e));
+            out.push_str(&line_diff(&canonical(e), &canonical(g)));
+        }
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+fn run_case(engine: &kiln::Engine, case: &Path, bless: bool) -> Option<String> {
+    let build_dir = fs::read_to_string(case.join("build-dir"))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| ".".into());
+    let dir = case.join(&build_dir);
+    let result = engine.build_kustomization_with_root(&dir, Some(case));
+    let err_file = case.join("expected.err");
+    let yaml_file = case.join("expected.yaml");
+    match result {
+        Ok(rendered) => {
+            // Building twice gives the same bytes.
+            if let Ok(again) = engine.build_kustomization_with_root(&dir, Some(case))
+                && again.yaml() != rendered.yaml()
+            {
+                return Some("  two builds gave different output\n".into());
+            }
+            if err_file.exists() {
+                return Some(format!(
+                    "  expected the error in expected.err, but the build succeeded:\n{}",
+                    rendered.yaml()
+                ));
+            }
+            match fs::read_to_string(&yaml_file) {
+                Ok(expected) => compare(&expected, rendered.yaml()),
+                Err(_) => Some("  no expected.yaml: run scripts/kustomize-goldens.sh\n".into()),
+            }
+        }
+        Err(e) => {
+            let message = e.to_string();
+            if bless && !yaml_file.exists() {
+                let _ = fs::write(&err_file, format!("{message}\n"));
+                return None;
+            }
+            match fs::read_to_string(&err_file) {
+                Ok(expected) if expected.trim_end() == message => None,
+                Ok(expected) => Some(format!(
+                    "  error differs:\n    expected: {}\n    got:      {message}\n",
+                    expected.trim_end()
+                )),
+                Err(_) => Some(format!("  build failed: {message}\n")),
+            }
+        }
+    }
+}
+
+#[test]
+fn kustomize_golden_cases() {
+    let bless = std::env::var_os("KILN_BLESS").is_some_and(|v| v != "0");
+    let only = std::env::var("KILN_CASE").ok();
+    let engine = kiln::Engine::builder()
+        .no_cache(true)
+        .build()
+        .expect("engine");
+    let mut cases: Vec<PathBuf> = fs::read_dir(cases_root())
+        .expect("testdata/kustomize")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .filter(|p| {
+            only.as_deref()
+                .is_none_or(|o| p.to_string_lossy().contains(o))
+        })
+        .collect();
+    cases.sort();
+    assert!(
+        only.is_some() || cases.len() >= 40,
+        "expected at least 40 cases, found {}",
+        cases.len()
+    );
+    let mut report = String::new();
+    let mut failed = 0;
+    for case in &cases {
+        if let Some(diff) = run_case(&engine, case, bless) {
+            failed += 1;
+            let name = case.file_name().unwrap_or_default().to_string_lossy();
+            let _ = writeln!(report, "case `{name}`:\n{diff}");
+        }
+    }
+    assert!(
+        failed == 0,
+        "{failed} of {} kustomize cases failed:\n\n{report}",
+        cases.len()
+    );
+}

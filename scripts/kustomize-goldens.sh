@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Regenerates the golden outputs of testdata/kustomize/<case>/ with real kustomize
+# (`kubectl kustomize`, kustomize v5.7.1 from scripts/fetch-peers.sh; the kubectl on PATH
+# only when that fetch fails).
+#
+# For each case (all, or those named as arguments) it builds the folder named in the
+# case's `build-dir` file (default `.`) and writes:
+#   expected.yaml   what kustomize printed, when it succeeds (the test compares kiln to it);
+#   kustomize.yaml  the same, instead, for a case where kiln errors on purpose
+#                   (the case has an expected.err: an unsupported feature, a refused
+#                   exec function), kept to document what kustomize does;
+#   kustomize.err   kustomize's error message when it fails (the case's absolute path
+#                   shown as <case>); kiln's own message is in expected.err, which
+#                   `KILN_BLESS=1 cargo test -p kiln --test it kustomize` rewrites.
+set -euo pipefail
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+cases_dir="$repo/testdata/kustomize"
+
+kubectl="$repo/.peers/kubectl/kubectl"
+if [ ! -x "$kubectl" ] && ! "$repo/scripts/fetch-peers.sh" >&2; then
+  kubectl="$(command -v kubectl || true)"
+  [ -n "$kubectl" ] || { echo "no kubectl: run scripts/fetch-peers.sh" >&2; exit 1; }
+  echo "warning: using $kubectl, not kustomize v5.7.1" >&2
+fi
+echo "using $("$kubectl" version --client 2>/dev/null | grep -i kustomize)" >&2
+
+if [ $# -gt 0 ]; then
+  cases=("$@")
+else
+  cases=()
+  for d in "$cases_dir"/*/; do cases+=("$(basename "$d")"); done
+fi
+
+for name in "${cases[@]}"; do
+  case_dir="$cases_dir/$name"
+  build_dir="."
+  [ -f "$case_dir/build-dir" ] && build_dir="$(tr -d '[:space:]' < "$case_dir/build-dir")"
+  out="$(mktemp)"; err="$(mktemp)"
+  if (cd "$case_dir" && "$kubectl" kustomize "$build_dir") >"$out" 2>"$err"; then
+    rm -f "$case_dir/kustomize.err"
+    if [ -f "$case_dir/expected.err" ]; then
+      mv "$out" "$case_dir/kustomize.yaml"; rm -f "$case_dir/expected.yaml"
+      echo "$name: kustomize succeeds, kiln errors on purpose (kustomize.yaml)"
+    else
+      mv "$out" "$case_dir/expected.yaml"; rm -f "$case_dir/kustomize.yaml"
+      echo "$name: expected.yaml"
+    fi
+  else
+    rm -f "$case_dir/expected.yaml" "$case_dir/kustomize.yaml"
+    sed -e "s#$case_dir#<case>#g" "$err" > "$case_dir/kustomize.err"
+    echo "$name: kustomize fails (kustomize.err)"
+  fi
+  rm -f "$out" "$err"
+done
