@@ -314,26 +314,29 @@ fn gvk_sort_key(id: &ResId) -> String {
     )
 }
 
+/// kustomize's `legacyResIDSortString` tail: `namespace|name`, with `~X` for no namespace
+/// and `~N` for no name, compared as one string (so resources without a namespace come
+/// after those with one, and `a-b|x` sorts before `a|x`).
+fn ns_name_sort_key(id: &ResId) -> String {
+    let or = |s: &str, d: &str| if s.is_empty() { d.to_string() } else { s.to_string() };
+    format!("{}|{}", or(&id.namespace, "~X"), or(&id.name, "~N"))
+}
+
 /// Compares two resources in kustomize's default ("legacy") output order: by kind rank
-/// (Namespace first, webhooks last), then GVK, then namespace, then name.
+/// (Namespace first, webhooks last), then GVK, then `namespace|name` (see
+/// [`ns_name_sort_key`]). Checked against kustomize v5.7.1.
 pub fn legacy_order(a: &ResId, b: &ResId) -> Ordering {
     kind_rank(&a.kind)
         .cmp(&kind_rank(&b.kind))
         .then_with(|| gvk_sort_key(a).cmp(&gvk_sort_key(b)))
-        .then_with(|| a.namespace.cmp(&b.namespace))
-        .then_with(|| a.name.cmp(&b.name))
+        .then_with(|| ns_name_sort_key(a).cmp(&ns_name_sort_key(b)))
 }
 
 /// Sorts resources in kustomize's default output order (stable).
 pub fn sort_legacy(resources: &mut [Resource]) {
     resources.sort_by_cached_key(|r| {
         let id = r.id();
-        (
-            kind_rank(&id.kind),
-            gvk_sort_key(&id),
-            id.namespace.clone(),
-            id.name.clone(),
-        )
+        (kind_rank(&id.kind), gvk_sort_key(&id), ns_name_sort_key(&id))
     });
 }
 
