@@ -176,7 +176,8 @@ pub enum PluginError {
         /// The stdout limit, in bytes.
         limit: usize,
     },
-    /// The plugin exhausted the wasm call stack.
+    /// The plugin overflowed its stack: the wasm call stack, or its own stack in linear
+    /// memory (seen as an out-of-bounds access deep in a recursion).
     #[error("{}: stack overflow{}", Subject(plugin, digest), Stderr(stderr))]
     StackOverflow {
         /// Plugin name.

@@ -27,6 +27,9 @@ use crate::resource::Resource;
 /// How often the epoch ticks; time limits are counted in ticks.
 const TICK: Duration = Duration::from_millis(10);
 
+/// The most wasm frames a trap's backtrace keeps.
+const BACKTRACE_FRAMES: usize = 1024;
+
 /// Configures a [`Runtime`].
 #[derive(Clone, Debug, Default)]
 pub struct RuntimeConfig {
@@ -366,6 +369,11 @@ fn classify(fail: &Failure<'_>, e: wasmtime::Error, stderr: String, stdout: &[u8
             digest,
             stderr,
         },
+        Some(Trap::MemoryOutOfBounds) if deep_recursion(&e) => PluginError::StackOverflow {
+            plugin,
+            digest,
+            stderr,
+        },
         Some(trap) => {
             // A guest that reported error results and then aborted (a panic with
             // `panic = "abort"`) is best described by its results.
@@ -409,6 +417,29 @@ fn trap_message(trap: &Trap, e: &wasmtime::Error) -> String {
     msg
 }
 
+/// Whether a trap happened deep in a recursion: the sign of a guest whose own stack, in
+/// linear memory, ran past its bottom (C and Rust keep their stack there, below the
+/// data, so an overflow shows up as an out-of-bounds access rather than an exhausted
+/// wasm stack).
+fn deep_recursion(e: &wasmtime::Error) -> bool {
+    const DEPTH: usize = BACKTRACE_FRAMES / 2;
+    const WINDOW: usize = 64;
+    let Some(bt) = e.downcast_ref::<WasmBacktrace>() else {
+        return false;
+    };
+    let frames = bt.frames();
+    if frames.len() < DEPTH {
+        return false;
+    }
+    // The innermost frames repeat: one function (or a cycle of a few) calling itself.
+    let window = &frames[..WINDOW];
+    let repeats = window
+        .iter()
+        .filter(|f| f.func_index() == window[0].func_index())
+        .count();
+    repeats * 8 >= WINDOW
+}
+
 /// Error results in a failed plugin's stdout, when it wrote a readable `ResourceList`
 /// with some.
 fn reported_errors(stdout: &[u8]) -> Option<Vec<String>> {
@@ -435,6 +466,9 @@ fn pool_size() -> u32 {
 fn engine_config(pool: Option<u32>) -> Config {
     let mut config = Config::new();
     config.epoch_interruption(true);
+    // Deep enough to tell a runaway recursion from a plain out-of-bounds access; only
+    // traps pay for it.
+    config.wasm_backtrace_max_frames(std::num::NonZeroUsize::new(BACKTRACE_FRAMES));
     if let Some(total) = pool {
         let mut pooling = PoolingAllocationConfig::new();
         pooling
