@@ -1,1 +1,68 @@
-//! Benchmarks for kiln.
+//! Benchmark inputs: synthetic fleets made by `scripts/gen-fleet.py`, with the example
+//! plugins built from source.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use kiln::Release;
+use kiln_test_artifacts::{ADD_OWNER, POLICY, SET_LABELS};
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A generated fleet in a temporary folder (a git work tree, so it is the project root).
+pub struct Fleet {
+    /// Keeps the folder alive.
+    pub dir: tempfile::TempDir,
+    /// The release folders, in order.
+    pub releases: Vec<PathBuf>,
+}
+
+impl Fleet {
+    /// Generates `n` releases with `plugins` plugin steps each (0 to 3: add-owner,
+    /// set-labels, policy).
+    pub fn generate(n: usize, plugins: usize) -> Fleet {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let out = dir.path();
+        std::fs::create_dir_all(out.join(".git")).expect("mark work tree");
+        let mut cmd = Command::new("python3");
+        cmd.arg(repo().join("scripts/gen-fleet.py")).arg(out).args([
+            "-n",
+            &n.to_string(),
+            "-p",
+            &plugins.to_string(),
+        ]);
+        for a in [&ADD_OWNER, &SET_LABELS, &POLICY].iter().take(plugins) {
+            cmd.arg("--plugin")
+                .arg(format!("{}={}:{}", a.name, a.path, a.sha256));
+        }
+        let status = cmd.status().expect("python3 runs scripts/gen-fleet.py");
+        assert!(status.success(), "gen-fleet.py failed");
+        let mut releases: Vec<PathBuf> = std::fs::read_dir(out.join("releases"))
+            .expect("releases folder")
+            .map(|e| e.expect("entry").path())
+            .collect();
+        releases.sort();
+        assert_eq!(releases.len(), n);
+        Fleet { dir, releases }
+    }
+
+    /// Loads every release.
+    pub fn load(&self) -> Vec<Release> {
+        self.releases
+            .iter()
+            .map(|p| Release::load(p).expect("generated release loads"))
+            .collect()
+    }
+
+    /// Changes one release file (its values), so exactly one release re-renders.
+    pub fn touch_one(&self, round: usize) {
+        let path = self.releases[0].join("release.yaml");
+        let text = std::fs::read_to_string(&path).expect("release file");
+        let marker = "\n# round ";
+        let base = text.split(marker).next().unwrap_or(&text).to_string();
+        std::fs::write(&path, format!("{base}{marker}{round}\n")).expect("write release");
+    }
+}

@@ -16,7 +16,7 @@ use crate::error::{InputError, read_err};
 use crate::yaml::MAX_FILE_BYTES;
 
 /// A SHA-256 digest.
-pub type Sha = [u8; 32];
+pub(crate) type Sha = [u8; 32];
 
 /// One thing a render read: a file's bytes or a folder's listing.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]

@@ -1,12 +1,11 @@
 //! Kubernetes resources as ordered JSON values, their identities and kustomize's output order.
 
-use std::cmp::Ordering;
 use std::fmt;
 
 use serde_json::{Map, Value};
 
 /// A JSON object whose fields keep their input order.
-pub type Object = Map<String, Value>;
+pub(crate) type Object = Map<String, Value>;
 
 /// One Kubernetes resource: a YAML/JSON object with `apiVersion`, `kind` and `metadata.name`.
 ///
@@ -209,7 +208,7 @@ impl fmt::Display for Resource {
 }
 
 /// Splits `apps/v1` into (`apps`, `v1`) and `v1` into (``, `v1`).
-pub fn split_api_version(api_version: &str) -> (&str, &str) {
+pub(crate) fn split_api_version(api_version: &str) -> (&str, &str) {
     match api_version.rsplit_once('/') {
         Some((g, v)) => (g, v),
         None => ("", api_version),
@@ -318,30 +317,30 @@ fn gvk_sort_key(id: &ResId) -> String {
 /// and `~N` for no name, compared as one string (so resources without a namespace come
 /// after those with one, and `a-b|x` sorts before `a|x`).
 fn ns_name_sort_key(id: &ResId) -> String {
-    let or = |s: &str, d: &str| if s.is_empty() { d.to_string() } else { s.to_string() };
+    let or = |s: &str, d: &str| {
+        if s.is_empty() {
+            d.to_string()
+        } else {
+            s.to_string()
+        }
+    };
     format!("{}|{}", or(&id.namespace, "~X"), or(&id.name, "~N"))
-}
-
-/// Compares two resources in kustomize's default ("legacy") output order: by kind rank
-/// (Namespace first, webhooks last), then GVK, then `namespace|name` (see
-/// [`ns_name_sort_key`]). Checked against kustomize v5.7.1.
-pub fn legacy_order(a: &ResId, b: &ResId) -> Ordering {
-    kind_rank(&a.kind)
-        .cmp(&kind_rank(&b.kind))
-        .then_with(|| gvk_sort_key(a).cmp(&gvk_sort_key(b)))
-        .then_with(|| ns_name_sort_key(a).cmp(&ns_name_sort_key(b)))
 }
 
 /// Sorts resources in kustomize's default output order (stable).
 pub fn sort_legacy(resources: &mut [Resource]) {
     resources.sort_by_cached_key(|r| {
         let id = r.id();
-        (kind_rank(&id.kind), gvk_sort_key(&id), ns_name_sort_key(&id))
+        (
+            kind_rank(&id.kind),
+            gvk_sort_key(&id),
+            ns_name_sort_key(&id),
+        )
     });
 }
 
 /// Kinds kustomize treats as cluster-scoped (not namespaced).
-pub fn is_cluster_scoped(group: &str, kind: &str) -> bool {
+pub(crate) fn is_cluster_scoped(group: &str, kind: &str) -> bool {
     matches!(
         (group, kind),
         ("", "Namespace")

@@ -25,8 +25,12 @@ pub(crate) struct ReleaseFile {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct Metadata {
     pub(crate) name: String,
+    // Labels and annotations are accepted for the user's own bookkeeping; they do not
+    // change the render (beyond the release file's digest in the render key).
+    #[allow(dead_code)]
     #[serde(default)]
     pub(crate) labels: BTreeMap<String, String>,
+    #[allow(dead_code)]
     #[serde(default)]
     pub(crate) annotations: BTreeMap<String, String>,
 }

@@ -6,12 +6,12 @@ use std::path::{Path, PathBuf};
 use kiln::{Engine, Release};
 
 /// The repository's `testdata/` folder.
-pub fn testdata() -> PathBuf {
+pub(crate) fn testdata() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata")
 }
 
 /// The case folders of a suite, sorted.
-pub fn cases(suite: &str) -> Vec<PathBuf> {
+pub(crate) fn cases(suite: &str) -> Vec<PathBuf> {
     let dir = testdata().join(suite);
     let mut out: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
@@ -23,13 +23,13 @@ pub fn cases(suite: &str) -> Vec<PathBuf> {
 }
 
 /// Whether expected files should be rewritten (`KILN_BLESS=1`).
-pub fn blessing() -> bool {
+pub(crate) fn blessing() -> bool {
     std::env::var_os("KILN_BLESS").is_some_and(|v| v != "0")
 }
 
 /// Compares `actual` with the file at `path`, or rewrites it when blessing. Returns a
 /// description of the difference.
-pub fn check_file(path: &Path, actual: &str) -> Result<(), String> {
+pub(crate) fn check_file(path: &Path, actual: &str) -> Result<(), String> {
     if blessing() {
         std::fs::write(path, actual).unwrap();
         return Ok(());
@@ -51,7 +51,7 @@ pub fn check_file(path: &Path, actual: &str) -> Result<(), String> {
 }
 
 /// The release of a case: `release.yaml` at its top, else `release/release.yaml`.
-pub fn case_release(case: &Path) -> PathBuf {
+pub(crate) fn case_release(case: &Path) -> PathBuf {
     let top = case.join("release.yaml");
     if top.exists() {
         top
@@ -61,22 +61,22 @@ pub fn case_release(case: &Path) -> PathBuf {
 }
 
 /// Loads a case's release with the case folder as the project root.
-pub fn load(case: &Path) -> Result<Release, kiln::Error> {
+pub(crate) fn load(case: &Path) -> Result<Release, kiln::Error> {
     Release::load_with_root(case_release(case), Some(case))
 }
 
 /// An engine without cache.
-pub fn engine_no_cache() -> Engine {
+pub(crate) fn engine_no_cache() -> Engine {
     Engine::builder().no_cache(true).build().unwrap()
 }
 
 /// An engine with a cache in `dir` and `jobs` threads.
-pub fn engine_with_cache(dir: &Path, jobs: usize) -> Engine {
+pub(crate) fn engine_with_cache(dir: &Path, jobs: usize) -> Engine {
     Engine::builder().cache_dir(dir).jobs(jobs).build().unwrap()
 }
 
 /// Runs `check` on every case and reports every failure at once.
-pub fn run_all(cases: &[PathBuf], check: impl Fn(&Path) -> Result<(), String>) {
+pub(crate) fn run_all(cases: &[PathBuf], check: impl Fn(&Path) -> Result<(), String>) {
     assert!(!cases.is_empty(), "no cases found");
     let failures: Vec<String> = cases
         .iter()
