@@ -201,9 +201,10 @@ fn index(token: &str, len: usize, allow_end: bool) -> Result<usize, String> {
     let i: i64 = token
         .parse()
         .map_err(|_| format!("`{token}` is not an index into a sequence"))?;
-    let len_i = len as i64;
+    // Where `add` inserts there is one more position (the end), and -1 names it.
+    let len_i = len as i64 + i64::from(allow_end);
     let resolved = if i < 0 { i + len_i } else { i };
-    let max = if allow_end { len_i } else { len_i - 1 };
+    let max = len_i - 1;
     if resolved < 0 || resolved > max {
         return Err(format!(
             "index {i} is out of range (the sequence has {len} elements)"
@@ -318,6 +319,8 @@ mod tests {
                 {"op": "add", "path": "/spec/list/-", "value": 4},
                 {"op": "add", "path": "/spec/list/0", "value": 0},
                 {"op": "remove", "path": "/spec/list/-1"},
+                {"op": "add", "path": "/spec/list/-1", "value": 9},
+                {"op": "remove", "path": "/spec/list/4"},
                 {"op": "remove", "path": "/spec/a"},
                 {"op": "copy", "from": "/spec/b", "path": "/spec/c"},
                 {"op": "move", "from": "/spec/b", "path": "/spec/d"},

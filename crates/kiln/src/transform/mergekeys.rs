@@ -47,8 +47,9 @@ pub(crate) enum RootKind {
 /// How a list field is patched.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ListKind {
-    /// Elements are mappings merged by this key; each element's schema is `Ty`.
-    Keyed(&'static str, Ty),
+    /// Elements are mappings merged by these keys (more than one when the schema lists
+    /// `x-kubernetes-list-map-keys`, as for ports); each element's schema is `Ty`.
+    Keyed(&'static [&'static str], Ty),
     /// A list of scalars merged as a set.
     Primitive,
 }
@@ -130,15 +131,15 @@ pub(crate) fn field(ty: Ty, name: &str) -> (Ty, Option<ListKind>) {
             (RootKind::Pod, "status") => (PodStatus, None),
             (RootKind::PodTemplate, "template") => (PodTemplateSpec, None),
             (RootKind::Service, "spec") => (ServiceSpec, None),
-            (RootKind::ServiceAccount, "secrets") => (Unknown, Some(Keyed("name", Unknown))),
+            (RootKind::ServiceAccount, "secrets") => (Unknown, Some(Keyed(&["name"], Unknown))),
             (RootKind::Node, "spec") => (NodeSpec, None),
             (RootKind::Node, "status") => (NodeStatus, None),
-            (RootKind::Webhooks, "webhooks") => (Unknown, Some(Keyed("name", Unknown))),
+            (RootKind::Webhooks, "webhooks") => (Unknown, Some(Keyed(&["name"], Unknown))),
             _ => none,
         },
         ObjectMeta => match name {
             "finalizers" => (Unknown, Some(Primitive)),
-            "ownerReferences" => (Unknown, Some(Keyed("uid", Unknown))),
+            "ownerReferences" => (Unknown, Some(Keyed(&["uid"], Unknown))),
             _ => none,
         },
         WorkloadSpec => match name {
@@ -161,22 +162,28 @@ pub(crate) fn field(ty: Ty, name: &str) -> (Ty, Option<ListKind>) {
         },
         PodSpec => match name {
             "containers" | "initContainers" | "ephemeralContainers" => {
-                (Unknown, Some(Keyed("name", Container)))
+                (Unknown, Some(Keyed(&["name"], Container)))
             }
-            "volumes" | "imagePullSecrets" => (Unknown, Some(Keyed("name", Unknown))),
-            "hostAliases" => (Unknown, Some(Keyed("ip", Unknown))),
-            "topologySpreadConstraints" => (Unknown, Some(Keyed("topologyKey", Unknown))),
+            "volumes" | "imagePullSecrets" => (Unknown, Some(Keyed(&["name"], Unknown))),
+            "hostAliases" => (Unknown, Some(Keyed(&["ip"], Unknown))),
+            "topologySpreadConstraints" => (
+                Unknown,
+                Some(Keyed(&["topologyKey", "whenUnsatisfiable"], Unknown)),
+            ),
             _ => none,
         },
         Container => match name {
-            "env" => (Unknown, Some(Keyed("name", Unknown))),
-            "ports" => (Unknown, Some(Keyed("containerPort", Unknown))),
-            "volumeMounts" => (Unknown, Some(Keyed("mountPath", Unknown))),
-            "volumeDevices" => (Unknown, Some(Keyed("devicePath", Unknown))),
+            "env" => (Unknown, Some(Keyed(&["name"], Unknown))),
+            "ports" => (
+                Unknown,
+                Some(Keyed(&["containerPort", "protocol"], Unknown)),
+            ),
+            "volumeMounts" => (Unknown, Some(Keyed(&["mountPath"], Unknown))),
+            "volumeDevices" => (Unknown, Some(Keyed(&["devicePath"], Unknown))),
             _ => none,
         },
         ServiceSpec => match name {
-            "ports" => (Unknown, Some(Keyed("port", Unknown))),
+            "ports" => (Unknown, Some(Keyed(&["port", "protocol"], Unknown))),
             _ => none,
         },
         NodeSpec => match name {
@@ -184,11 +191,11 @@ pub(crate) fn field(ty: Ty, name: &str) -> (Ty, Option<ListKind>) {
             _ => none,
         },
         PodStatus => match name {
-            "conditions" => (Unknown, Some(Keyed("type", Unknown))),
+            "conditions" => (Unknown, Some(Keyed(&["type"], Unknown))),
             _ => none,
         },
         NodeStatus => match name {
-            "conditions" | "addresses" => (Unknown, Some(Keyed("type", Unknown))),
+            "conditions" | "addresses" => (Unknown, Some(Keyed(&["type"], Unknown))),
             _ => none,
         },
     }
@@ -205,11 +212,11 @@ mod tests {
         let (pod, _) = field(tpl, "spec");
         assert_eq!(
             field(pod, "containers").1,
-            Some(ListKind::Keyed("name", Ty::Container))
+            Some(ListKind::Keyed(&["name"], Ty::Container))
         );
         assert_eq!(
             field(Ty::Container, "ports").1,
-            Some(ListKind::Keyed("containerPort", Ty::Unknown))
+            Some(ListKind::Keyed(&["containerPort", "protocol"], Ty::Unknown))
         );
         assert_eq!(field(pod, "tolerations").1, None);
     }

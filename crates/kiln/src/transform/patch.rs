@@ -439,7 +439,7 @@ fn merge_value(
                 _ => {}
             }
             match list {
-                Some(ListKind::Keyed(key, elem_ty)) => merge_keyed(dl, pl, key, elem_ty, path)?,
+                Some(ListKind::Keyed(keys, elem_ty)) => merge_keyed(dl, pl, keys, elem_ty, path)?,
                 Some(ListKind::Primitive) => merge_primitive(dl, pl),
                 None => *dl = clean_list(pl, ty, list, path)?,
             }
@@ -475,71 +475,87 @@ fn is_list_directive(v: &Value) -> bool {
     matches!(v, Value::Object(m) if m.len() == 1 && m.contains_key("$patch"))
 }
 
-/// Merges a keyed list: the patch's elements first (merged into their counterparts), then
-/// the existing elements the patch does not mention.
+/// Merges a keyed list in kustomize's order: the patch's elements first, each merged into
+/// its counterpart (an existing element, or an earlier element of the patch), then the
+/// existing elements the patch does not mention. With several keys (ports: number and
+/// protocol), a key missing on either side matches anything.
 fn merge_keyed(
     dest: &mut Vec<Value>,
     patch: &[Value],
-    key: &str,
+    keys: &[&str],
     elem_ty: Ty,
     path: &str,
 ) -> Result<(), String> {
     let mut old: Vec<Option<Value>> = std::mem::take(dest).into_iter().map(Some).collect();
-    let mut front = Vec::with_capacity(patch.len() + old.len());
+    let mut front: Vec<Map<String, Value>> = Vec::with_capacity(patch.len());
     for item in patch {
         if is_list_directive(item) {
             continue;
         }
         let Value::Object(pm) = item else {
             return Err(format!(
-                "`{path}` merges by `{key}`, but an element is {}",
+                "`{path}` merges by `{}`, but an element is {}",
+                keys[0],
                 type_name(item)
             ));
         };
-        let Some(kv) = pm.get(key) else {
+        if !keys.iter().any(|k| pm.contains_key(*k)) {
             return Err(format!(
-                "an element of `{path}` has no `{key}`, the key the list merges by"
+                "an element of `{path}` has no `{}`, the key the list merges by",
+                keys[0]
             ));
-        };
-        let found = old.iter().position(|o| {
+        }
+        let in_front = front.iter().position(|f| same_element(f, pm, keys));
+        let in_old = old.iter().position(|o| {
             o.as_ref()
-                .and_then(|o| o.get(key))
-                .is_some_and(|v| same_key(v, kv))
+                .and_then(Value::as_object)
+                .is_some_and(|o| same_element(o, pm, keys))
         });
         match directive(pm) {
-            Some("delete") => {
-                if let Some(i) = found {
+            Some(d @ ("delete" | "replace")) => {
+                if let Some(i) = in_front {
+                    front.remove(i);
+                } else if let Some(i) = in_old {
                     old[i] = None;
                 }
-                continue;
-            }
-            Some("replace") => {
-                if let Some(i) = found {
-                    old[i] = None;
-                }
-                if let Some(v) = clean_map(pm, elem_ty, path)? {
-                    front.push(Value::Object(v));
+                if d == "replace"
+                    && let Some(v) = clean_map(pm, elem_ty, path)?
+                {
+                    front.push(v);
                 }
                 continue;
             }
             Some("merge") | None => {}
             Some(other) => return Err(format!("unknown `$patch: {other}` in `{path}`")),
         }
-        match found.and_then(|i| old[i].take()) {
-            Some(Value::Object(mut dm)) => {
-                merge_map(&mut dm, pm, elem_ty, path)?;
-                front.push(Value::Object(dm));
-            }
-            _ => {
-                if let Some(v) = clean_map(pm, elem_ty, path)? {
-                    front.push(Value::Object(v));
-                }
-            }
+        if let Some(i) = in_front {
+            merge_map(&mut front[i], pm, elem_ty, path)?;
+        } else if let Some(Some(Value::Object(mut dm))) = in_old.map(|i| old[i].take()) {
+            merge_map(&mut dm, pm, elem_ty, path)?;
+            front.push(dm);
+        } else if let Some(v) = clean_map(pm, elem_ty, path)? {
+            front.push(v);
         }
     }
-    front.extend(old.into_iter().flatten());
-    *dest = front;
+    let mut out: Vec<Value> = front.into_iter().map(Value::Object).collect();
+    out.extend(old.into_iter().flatten());
+    *dest = out;
     Ok(())
+}
+
+/// Whether two list elements have the same key: every key present in both is equal (a
+/// key missing on one side matches anything), and at least one key is present in both.
+fn same_element(a: &Map<String, Value>, b: &Map<String, Value>, keys: &[&str]) -> bool {
+    let mut compared = false;
+    for k in keys {
+        if let (Some(x), Some(y)) = (a.get(*k), b.get(*k)) {
+            if !same_key(x, y) {
+                return false;
+            }
+            compared = true;
+        }
+    }
+    compared
 }
 
 /// Key values compare as JSON, with numbers by value (`80` and `80.0` are the same port).
@@ -766,6 +782,50 @@ spec:
         let ports = at(&rs[0], "/spec/ports");
         assert_eq!(names(&ports, "port"), ["443", "8080", "80"]);
         assert_eq!(ports[0]["targetPort"], 9443);
+    }
+
+    /// Checked against `kustomize build`: ports merge by number and protocol, a protocol
+    /// missing on one side matches any. (kustomize orders the spread constraints
+    /// `zone/ScheduleAnyway, zone/DoNotSchedule, host/DoNotSchedule` here.)
+    #[test]
+    fn ports_merge_by_number_and_protocol() {
+        let rs = patched(
+            "apiVersion: v1\nkind: Service\nmetadata: {name: s1}\nspec:\n  ports: [{port: 80, name: a}, {port: 81, protocol: TCP, name: b}]\n",
+            "apiVersion: v1\nkind: Service\nmetadata: {name: s1}\nspec:\n  ports: [{port: 80, targetPort: 9}, {port: 81, targetPort: 10}, {port: 81, protocol: TCP, targetPort: 11}]\n",
+        );
+        assert_eq!(
+            at(&rs[0], "/spec/ports"),
+            serde_json::json!([{"port": 80, "name": "a", "targetPort": 9}, {"port": 81, "protocol": "TCP", "name": "b", "targetPort": 11}])
+        );
+        let rs = patched(
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  topologySpreadConstraints:\n  - {topologyKey: zone, whenUnsatisfiable: DoNotSchedule, maxSkew: 1}\n  - {topologyKey: host, whenUnsatisfiable: DoNotSchedule, maxSkew: 1}\n  containers:\n  - name: c\n    ports: [{containerPort: 80, protocol: TCP}, {containerPort: 80, protocol: UDP}]\n",
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  topologySpreadConstraints:\n  - {topologyKey: zone, whenUnsatisfiable: ScheduleAnyway, maxSkew: 2}\n  - {topologyKey: host, maxSkew: 3}\n  - {topologyKey: host, whenUnsatisfiable: DoNotSchedule, maxSkew: 4}\n  containers:\n  - name: c\n    ports: [{containerPort: 80, protocol: SCTP}]\n",
+        );
+        let skews: Vec<String> = at(&rs[0], "/spec/topologySpreadConstraints")
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                format!(
+                    "{}/{}/{}",
+                    c["topologyKey"].as_str().unwrap(),
+                    c["whenUnsatisfiable"].as_str().unwrap(),
+                    c["maxSkew"]
+                )
+            })
+            .collect();
+        assert_eq!(
+            skews,
+            [
+                "zone/ScheduleAnyway/2",
+                "host/DoNotSchedule/4",
+                "zone/DoNotSchedule/1"
+            ]
+        );
+        assert_eq!(
+            names(&at(&rs[0], "/spec/containers/0/ports"), "protocol"),
+            ["SCTP", "TCP", "UDP"]
+        );
     }
 
     #[test]
