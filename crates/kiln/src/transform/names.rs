@@ -441,6 +441,12 @@ fn candidates(resources: &[Resource], renames: &[Rename]) -> Vec<Candidate> {
 /// ServiceAccount named by a binding). References held in a mapping with `name` and
 /// `namespace` (subjects, webhook services) get both updated.
 ///
+/// kustomize runs this step once, after the whole tree of kustomizations is built and the
+/// generators' hash suffixes are added, with every identity each resource ever had: pass
+/// all the renames, oldest first. Running it after each level instead gives different
+/// results, e.g. a subject `{name: sa, namespace: base}` written by a base would then be
+/// moved by an overlay's `namespace:`, which kustomize does not do.
+///
 /// Fails when a reference could mean several resources with different new names.
 pub(crate) fn update_name_references(
     resources: &mut [Resource],
@@ -797,6 +803,39 @@ spec:
         assert_eq!(
             rs[1].to_value()["spec"]["volumes"][0]["configMap"]["name"],
             "cfg-abc123"
+        );
+    }
+
+    /// kustomize updates references once, after the whole tree is built, with every
+    /// identity each resource had (checked against `kustomize build` on a base with
+    /// `namespace: base`, `namePrefix: b-` under an overlay with `namespace: over`,
+    /// `namePrefix: o-`).
+    #[test]
+    fn one_pass_over_renames_from_several_levels() {
+        let mut rs = resources(
+            "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: o-b-sa, namespace: over}\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: o-b-rb, namespace: over}\nsubjects: [{kind: ServiceAccount, name: sa}, {kind: ServiceAccount, name: sa, namespace: base}]\n",
+        );
+        let step = |old_ns: &str, old: &str, new_ns: &str, new: &str| Rename {
+            kind: "ServiceAccount".into(),
+            old_namespace: old_ns.into(),
+            old_name: old.into(),
+            new_namespace: new_ns.into(),
+            new_name: new.into(),
+            ..Default::default()
+        };
+        let renames = [
+            step("", "sa", "base", "sa"),
+            step("base", "sa", "base", "b-sa"),
+            step("base", "b-sa", "over", "b-sa"),
+            step("over", "b-sa", "over", "o-b-sa"),
+        ];
+        update_name_references(&mut rs, &renames).unwrap();
+        assert_eq!(
+            rs[1].to_value()["subjects"],
+            serde_json::json!([
+                {"kind": "ServiceAccount", "name": "o-b-sa", "namespace": "over"},
+                {"kind": "ServiceAccount", "name": "sa", "namespace": "base"}
+            ])
         );
     }
 
