@@ -2,13 +2,15 @@
 //!
 //! Like kustomize, every sequence held by a field named `containers` or `initContainers`,
 //! at any depth and in any kind (custom resources included), has the `image` of each of its
-//! elements checked; `ephemeralContainers` are left alone. Entries apply one after the
-//! other, so a later entry sees the result of an earlier one.
+//! elements checked; `ephemeralContainers` are left alone. Image volumes
+//! (`volumes[].image.reference`) are checked in `spec` and `spec.template.spec` (kustomize
+//! 5.7 does not reach CronJobs' yet). Entries apply one after the other, so a later entry
+//! sees the result of an earlier one.
 
 use regex::Regex;
 use serde_json::Value;
 
-use super::ImageSpec;
+use super::{ImageSpec, fieldspec};
 use crate::resource::Resource;
 
 /// Applies `images:` entries to every container and initContainer.
@@ -17,17 +19,36 @@ pub(crate) fn set_images(resources: &mut [Resource], images: &[ImageSpec]) {
         let Some(matcher) = Matcher::new(&spec.name) else {
             continue;
         };
+        let mut set = |image: &mut String| {
+            if matcher.matches(image) {
+                *image = update(image, spec);
+            }
+        };
         for r in resources.iter_mut() {
             for v in r.as_object_mut().values_mut() {
-                walk(v, &mut |image: &mut String| {
-                    if matcher.matches(image) {
-                        *image = update(image, spec);
-                    }
-                });
+                walk(v, &mut set);
+            }
+            for path in IMAGE_VOLUMES {
+                fieldspec::visit(
+                    r.as_object_mut(),
+                    &fieldspec::split_path(path),
+                    false,
+                    &mut |parent, key| {
+                        if let Some(Value::String(image)) = parent.get_mut(key) {
+                            set(image);
+                        }
+                    },
+                );
             }
         }
     }
 }
+
+/// Where kustomize looks for image volume references.
+const IMAGE_VOLUMES: &[&str] = &[
+    "spec/volumes[]/image/reference",
+    "spec/template/spec/volumes[]/image/reference",
+];
 
 /// kustomize's match: the entry's name (a regular expression) followed by an optional
 /// tag and an optional `@sha256:` digest.
@@ -161,6 +182,9 @@ metadata: {name: d}
 spec:
   template:
     spec:
+      volumes:
+      - {name: v, image: {reference: "nginx:1"}}
+      - {name: w, emptyDir: {}}
       initContainers:
       - {name: i, image: nginx}
       ephemeralContainers:
