@@ -213,6 +213,32 @@ pub(crate) fn normalize(path: &Path) -> PathBuf {
     out
 }
 
+/// Removes `.` and `..` from a relative path without touching the file system; `..` that
+/// climbs above the start is kept, so the root check still sees it.
+pub(crate) fn normalize_relative(path: &Path) -> PathBuf {
+    let mut parts: Vec<&std::ffi::OsStr> = Vec::new();
+    let mut ups = 0usize;
+    for c in path.components() {
+        match c {
+            Component::ParentDir => {
+                if parts.pop().is_none() {
+                    ups += 1;
+                }
+            }
+            Component::CurDir => {}
+            other => parts.push(other.as_os_str()),
+        }
+    }
+    let mut out = PathBuf::new();
+    for _ in 0..ups {
+        out.push("..");
+    }
+    for p in parts {
+        out.push(p);
+    }
+    out
+}
+
 /// `path` relative to `base`, with `..` where it is outside; `path` itself when they share
 /// no prefix.
 pub(crate) fn relative_to(path: &Path, base: &Path) -> PathBuf {

@@ -229,9 +229,9 @@ fn load_resources(
     let text = inputs.read_text(path)?;
     let shown = inputs.display(path);
     let text = if is_template(path) {
-        let dir = path.parent().unwrap_or(inputs.root()).to_path_buf();
         let inc = inputs.clone();
-        let include = move |name: &str| include_template(&inc, &dir, name);
+        let including = path.to_path_buf();
+        let include = move |name: &str| include_template(&inc, &including, name);
         template::render(&shown, &text, ctx, include)?
     } else {
         text
@@ -250,16 +250,18 @@ fn load_resources(
     Ok(())
 }
 
-/// Loads a template named by `{% include %}`, relative to the including template's folder.
+/// Loads a template named by `{% include %}`; `name` is relative to the project root.
 fn include_template(
     inputs: &Inputs,
-    dir: &Path,
+    including: &Path,
     name: &str,
 ) -> Result<Option<String>, minijinja::Error> {
     let to_err = |e: InputError| {
         minijinja::Error::new(minijinja::ErrorKind::TemplateNotFound, e.to_string())
     };
-    let path = inputs.resolve(dir, name, &dir.join(name)).map_err(to_err)?;
+    let path = inputs
+        .resolve(inputs.root(), name, including)
+        .map_err(to_err)?;
     inputs.read_text(&path).map(Some).map_err(to_err)
 }
 

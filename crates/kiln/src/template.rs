@@ -90,7 +90,8 @@ fn collect_strings(v: &Value, out: &mut Vec<String>) {
 }
 
 /// Renders one template file. `name` is its path relative to the project root (used in
-/// messages); `include` loads other templates by a name relative to the project root.
+/// messages); `include` loads other templates by their path relative to the project root
+/// (an include's name is relative to the template that includes it).
 pub(crate) fn render(
     name: &Path,
     source: &str,
@@ -104,6 +105,13 @@ pub(crate) fn render(
     env.set_keep_trailing_newline(true);
     // Manifests are YAML written by hand: values go in as they are, never JSON-escaped.
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+    // Includes are named relative to the including template; the loader gets the path
+    // relative to the project root.
+    env.set_path_join_callback(|name, parent| {
+        let dir = Path::new(parent).parent().unwrap_or(Path::new(""));
+        let joined = crate::input::normalize_relative(&dir.join(name));
+        joined.to_string_lossy().replace('\\', "/").into()
+    });
     env.set_loader(include);
     let tname = name.to_string_lossy().replace('\\', "/");
     env.add_template_owned(tname.clone(), source.to_string())
@@ -115,7 +123,14 @@ pub(crate) fn render(
         .map_err(|e| to_error(name, source, ctx, &e))
 }
 
-fn to_error(name: &Path, source: &str, ctx: &Context, e: &minijinja::Error) -> TemplateError {
+fn to_error(name: &Path, source: &str, ctx: &Context, outer: &minijinja::Error) -> TemplateError {
+    // An error inside an include is wrapped: report the innermost one.
+    let mut e = outer;
+    while let Some(inner) =
+        std::error::Error::source(e).and_then(|s| s.downcast_ref::<minijinja::Error>())
+    {
+        e = inner;
+    }
     // Report the innermost template (an include) where the error happened.
     let (template, src) = match e.name() {
         Some(n) if n != name.to_string_lossy() => (Path::new(n).to_path_buf(), None),

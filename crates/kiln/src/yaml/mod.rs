@@ -1,5 +1,7 @@
 //! Reading and writing YAML streams, with positions in errors.
 
+mod emit;
+
 use std::path::Path;
 
 use serde::Deserialize;
@@ -183,8 +185,7 @@ pub(crate) fn emit_stream<'a>(resources: impl IntoIterator<Item = &'a Resource>)
 
 /// Writes one value as a YAML document (no leading `---`).
 pub(crate) fn emit_value(value: &Value) -> String {
-    // Serialising a JSON value cannot fail: every key is a string.
-    serde_yaml::to_string(value).unwrap_or_default()
+    emit::to_string(value)
 }
 
 #[cfg(test)]
