@@ -13,5 +13,11 @@ pub fn write_if_changed(path: &Path, bytes: &[u8]) -> io::Result<bool> {
         Err(e) => return Err(e),
     }
     crate::cache::write_atomic(path, bytes)?;
+    // Temporary files are created private; rendered manifests are ordinary files.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644))?;
+    }
     Ok(true)
 }

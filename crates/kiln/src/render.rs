@@ -256,8 +256,9 @@ fn include_template(
     including: &Path,
     name: &str,
 ) -> Result<Option<String>, minijinja::Error> {
+    // Not `TemplateNotFound`: minijinja replaces that with its own, vaguer message.
     let to_err = |e: InputError| {
-        minijinja::Error::new(minijinja::ErrorKind::TemplateNotFound, e.to_string())
+        minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, e.to_string())
     };
     let path = inputs
         .resolve(inputs.root(), name, including)
