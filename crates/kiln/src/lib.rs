@@ -76,7 +76,11 @@ pub use resource::{ResId, Resource};
 /// Internals for benches and fuzz targets. Not a stable API.
 #[cfg(feature = "unstable-internals")]
 pub mod internals {
-    pub use crate::resource::sort_legacy;
+    /// Sorts resources in kustomize's default output order.
+    pub fn sort_legacy(resources: &mut [crate::Resource]) {
+        crate::resource::sort_legacy(resources)
+    }
+
     pub use crate::transform::{ImageSpec, Patch, PatchBody, Target, apply_patch, parse_patches};
 
     /// Parses a YAML stream into resources.

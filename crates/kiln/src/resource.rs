@@ -328,7 +328,7 @@ fn ns_name_sort_key(id: &ResId) -> String {
 }
 
 /// Sorts resources in kustomize's default output order (stable).
-pub fn sort_legacy(resources: &mut [Resource]) {
+pub(crate) fn sort_legacy(resources: &mut [Resource]) {
     resources.sort_by_cached_key(|r| {
         let id = r.id();
         (
