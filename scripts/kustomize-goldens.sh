@@ -9,6 +9,9 @@
 #   kustomize.yaml  the same, instead, for a case where kiln errors on purpose
 #                   (the case has an expected.err: an unsupported feature, a refused
 #                   exec function), kept to document what kustomize does;
+#   A case that runs WASM functions (see crates/kiln/tests/it/kustomize.rs) is built by
+#   kustomize from a copy running the same plugins built for the host, as legacy exec
+#   plugins (kustomize-plugin-case.sh).
 #   kustomize.err   kustomize's error message when it fails (the case's absolute path
 #                   shown as <case>); kiln's own message is in expected.err, which
 #                   `KILN_BLESS=1 cargo test -p kiln --test it kustomize` rewrites.
@@ -36,7 +39,14 @@ for name in "${cases[@]}"; do
   build_dir="."
   [ -f "$case_dir/build-dir" ] && build_dir="$(tr -d '[:space:]' < "$case_dir/build-dir")"
   out="$(mktemp)"; err="$(mktemp)"
-  if (cd "$case_dir" && "$kubectl" kustomize "$build_dir") >"$out" 2>"$err"; then
+  run_dir="$case_dir"; flags=(); plugin_home=""
+  if grep -rqF '@SHA256:' "$case_dir"; then
+    # WASM functions: kustomize runs the same plugins built for the host.
+    run_dir="$(mktemp -d)/$name"
+    plugin_home="$("$repo/scripts/kustomize-plugin-case.sh" "$case_dir" "$run_dir")"
+    flags=(--enable-alpha-plugins)
+  fi
+  if (cd "$run_dir" && KUSTOMIZE_PLUGIN_HOME="$plugin_home" "$kubectl" kustomize "${flags[@]}" "$build_dir") >"$out" 2>"$err"; then
     rm -f "$case_dir/kustomize.err"
     if [ -f "$case_dir/expected.err" ]; then
       mv "$out" "$case_dir/kustomize.yaml"; rm -f "$case_dir/expected.yaml"

@@ -121,6 +121,16 @@ pub enum KustomizeError {
         /// What went wrong.
         message: String,
     },
+    /// Two resources with the same id (group, version, kind, name and namespace).
+    #[error("{}", duplicate_message(id, first, second))]
+    Duplicate {
+        /// `Kind/name` or `Kind/namespace/name`.
+        id: String,
+        /// The file the first one came from.
+        first: String,
+        /// The file the second one came from.
+        second: String,
+    },
     /// A KRM function listed under `generators:` or `transformers:` cannot run.
     #[error("`{}`: function `{function}`: {message}", file.display())]
     Function {
@@ -131,6 +141,17 @@ pub enum KustomizeError {
         /// What is wrong.
         message: String,
     },
+}
+
+fn duplicate_message(id: &str, first: &str, second: &str) -> String {
+    if first == second {
+        format!(
+            "duplicate resource {id}: `{first}` is included twice; a base reached through \
+             two kustomizations needs a different namePrefix, nameSuffix or namespace in each"
+        )
+    } else {
+        format!("duplicate resource {id}: defined in `{first}` and in `{second}`")
+    }
 }
 
 /// Internal annotations that carry build state on the resources; removed from the output.
@@ -654,11 +675,12 @@ fn append_all(acc: &mut Vec<Resource>, more: Vec<Resource>) -> Result<(), crate:
     for r in more {
         let key = id_key(&r);
         if let Some(first) = acc.iter().find(|a| id_key(a) == key) {
-            return Err(crate::Error::Duplicate {
+            return Err(KustomizeError::Duplicate {
                 id: r.to_string(),
                 first: first.origin.clone().unwrap_or_else(|| "?".into()),
                 second: r.origin.clone().unwrap_or_else(|| "?".into()),
-            });
+            }
+            .into());
         }
         acc.push(r);
     }
@@ -675,18 +697,23 @@ fn id_key(r: &Resource) -> (String, String, String, String, String) {
     )
 }
 
-/// Removes kiln's build annotations, and the annotations mapping if that leaves it empty.
+/// Removes kiln's build annotations. Like kustomize, drops `metadata.annotations` when
+/// that leaves it empty, or when it was empty or null to begin with.
 fn strip_internal(r: &mut Resource) {
     let Some(Value::Object(meta)) = r.as_object_mut().get_mut("metadata") else {
         return;
     };
-    let Some(Value::Object(a)) = meta.get_mut("annotations") else {
-        return;
-    };
-    let before = a.len();
-    a.retain(|k, _| !k.starts_with(Annot::PREFIX));
-    if a.is_empty() && before > 0 {
-        meta.remove("annotations");
+    match meta.get_mut("annotations") {
+        Some(Value::Object(a)) => {
+            a.retain(|k, _| !k.starts_with(Annot::PREFIX));
+            if a.is_empty() {
+                meta.remove("annotations");
+            }
+        }
+        Some(Value::Null) => {
+            meta.remove("annotations");
+        }
+        _ => {}
     }
 }
 

@@ -7,6 +7,12 @@
 //! kustomize said). Output is compared as parsed documents and as document order; every
 //! failing case is reported, with its differences, in one assertion.
 //!
+//! A case that runs WASM functions names each module as `file: NAME.wasm` with
+//! `sha256: "@SHA256:NAME@"`, NAME a plugin under `plugins/`: the case is built from a
+//! copy where each such file holds the module `kiln-test-artifacts` built from source and
+//! each token its pin. (Its `expected.yaml` comes from kustomize running the same plugin
+//! built natively, as a legacy exec plugin.)
+//!
 //! `KILN_BLESS=1` rewrites `expected.err` files (never `expected.yaml`, which only real
 //! kustomize writes). `KILN_CASE=substring` runs only the matching cases.
 
@@ -131,18 +137,73 @@ fn compare(expected: &str, got: &str) -> Option<String> {
     (!out.is_empty()).then_some(out)
 }
 
+const PIN_TOKEN: &str = "@SHA256:";
+
+/// Copies `from` into `to`, putting in each plugin's module and pin (see the module doc).
+/// Returns whether the tree names any plugin.
+fn copy_with_plugins(from: &Path, to: &Path) -> bool {
+    let mut any = false;
+    fs::create_dir_all(to).expect("create case copy");
+    for entry in fs::read_dir(from).expect("read case").flatten() {
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        if src.is_dir() {
+            any |= copy_with_plugins(&src, &dst);
+            continue;
+        }
+        let bytes = fs::read(&src).expect("read case file");
+        let Ok(mut text) = String::from_utf8(bytes.clone()) else {
+            fs::write(&dst, bytes).expect("write case file");
+            continue;
+        };
+        while let Some(start) = text.find(PIN_TOKEN) {
+            any = true;
+            let rest = &text[start + PIN_TOKEN.len()..];
+            let name = rest[..rest.find('@').expect("token ends with @")].to_string();
+            let artifact = kiln_test_artifacts::Artifact::find(&name)
+                .unwrap_or_else(|| panic!("no plugin `{name}` in kiln-test-artifacts"));
+            fs::write(dst.with_file_name(format!("{name}.wasm")), artifact.bytes())
+                .expect("write module");
+            text.replace_range(
+                start..start + PIN_TOKEN.len() + name.len() + 1,
+                artifact.sha256,
+            );
+        }
+        fs::write(&dst, text).expect("write case file");
+    }
+    any
+}
+
+fn names_plugins(dir: &Path) -> bool {
+    fs::read_dir(dir).into_iter().flatten().flatten().any(|e| {
+        let p = e.path();
+        if p.is_dir() {
+            names_plugins(&p)
+        } else {
+            fs::read_to_string(&p).is_ok_and(|t| t.contains(PIN_TOKEN))
+        }
+    })
+}
+
 fn run_case(engine: &kiln::Engine, case: &Path, bless: bool) -> Option<String> {
     let build_dir = fs::read_to_string(case.join("build-dir"))
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|_| ".".into());
-    let dir = case.join(&build_dir);
-    let result = engine.build_kustomization_with_root(&dir, Some(case));
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let root = if names_plugins(case) {
+        let copy = scratch.path().join(case.file_name().unwrap_or_default());
+        copy_with_plugins(case, &copy);
+        copy
+    } else {
+        case.to_path_buf()
+    };
+    let dir = root.join(&build_dir);
+    let result = engine.build_kustomization_with_root(&dir, Some(&root));
     let err_file = case.join("expected.err");
     let yaml_file = case.join("expected.yaml");
     match result {
         Ok(rendered) => {
             // Building twice gives the same bytes.
-            if let Ok(again) = engine.build_kustomization_with_root(&dir, Some(case))
+            if let Ok(again) = engine.build_kustomization_with_root(&dir, Some(&root))
                 && again.yaml() != rendered.yaml()
             {
                 return Some("  two builds gave different output\n".into());
