@@ -27,7 +27,8 @@ Plugins (--plugin NAME=PATH:SHA256, given once per plugin; -p K uses the first K
 order given) get a per-customer functionConfig by name: add-owner {team}, set-labels
 {labels}, policy {requireLabels}; any other name gets {customer}.
 
-Only the Python standard library is used. Output is deterministic for given arguments.
+Plugin wasm files are copied to OUT/plugins/NAME.wasm, inside the fleet, since paths in
+a release may not leave its project root. Only the Python standard library is used. Output is deterministic for given arguments.
 """
 import argparse
 import hashlib
@@ -674,8 +675,16 @@ def main(argv=None):
         ap.error("-n and -p must not be negative")
     if a.p > len(a.plugin):
         ap.error(f"-p {a.p} needs at least {a.p} --plugin arguments, got {len(a.plugin)}")
-    for sub in ("base", "releases", "kustomize"):
+    for sub in ("base", "releases", "kustomize", "plugins"):
         shutil.rmtree(os.path.join(a.out, sub), ignore_errors=True)
+    # Plugins are copied into the fleet: release paths may not leave the project root.
+    copied = []
+    for name, path, sha in a.plugin:
+        dest = os.path.join(a.out, "plugins", f"{name}.wasm")
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        shutil.copyfile(path, dest)
+        copied.append((name, dest, sha))
+    a.plugin = copied
     write_base(os.path.join(a.out, "base"))
     customers = [write_release(a.out, i, a.plugin, a.p) for i in range(1, a.n + 1)]
     if a.kustomize:
