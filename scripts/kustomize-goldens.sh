@@ -57,7 +57,7 @@ for name in "${cases[@]}"; do
     fi
   else
     rm -f "$case_dir/expected.yaml" "$case_dir/kustomize.yaml"
-    sed -e "s#$case_dir#<case>#g" "$err" > "$case_dir/kustomize.err"
+    sed -e "s#$case_dir#<case>#g" -e "s#$run_dir#<case>#g" -e "s#/tmp/kust-plugin-config-[0-9]*#<plugin config>#g" "$err" > "$case_dir/kustomize.err"
     echo "$name: kustomize fails (kustomize.err)"
   fi
   rm -f "$out" "$err"

@@ -72,9 +72,11 @@ impl Kustomizer<'_> {
                     .remove(BEHAVIOR_ANNOTATION)
                     .and_then(|v| v.as_str().map(str::to_string))
                     .unwrap_or_else(|| "create".into());
-                let needs_hash = annotations
-                    .remove(NEEDS_HASH_ANNOTATION)
-                    .is_some_and(|v| v.as_str() == Some("true") || v == Value::Bool(true));
+                // As Go's strconv.ParseBool, which kustomize uses here.
+                let needs_hash = annotations.remove(NEEDS_HASH_ANNOTATION).is_some_and(|v| {
+                    v == Value::Bool(true)
+                        || matches!(v.as_str(), Some("1" | "t" | "T" | "true" | "True" | "TRUE"))
+                });
                 annotations.insert(Annot::BEHAVIOR.into(), Value::String(behavior));
                 if needs_hash {
                     annotations.insert(Annot::NEEDS_HASH.into(), "true".into());
@@ -276,15 +278,19 @@ impl Kustomizer<'_> {
                 "WASM functions need the plugin runtime, which this build has not got".into(),
             ));
         };
-        let name = config.res.name().to_string();
-        let output = runtime.run(
-            &name,
-            &expected,
-            &wasm,
-            Some(&config.res.to_value()),
-            &Limits::default(),
-            items,
-        )?;
+        let output = runtime
+            .run(
+                &function,
+                &expected,
+                &wasm,
+                Some(&config.res.to_value()),
+                &Limits::default(),
+                items,
+            )
+            .map_err(|source| KustomizeError::FunctionFailed {
+                file: self.inputs.display(&config.file),
+                source,
+            })?;
         Ok(output.items)
     }
 }

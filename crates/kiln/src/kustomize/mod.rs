@@ -63,6 +63,15 @@ pub enum KustomizeError {
         /// The files found.
         names: String,
     },
+    /// The folder to build holds no kustomization file.
+    #[error(
+        "`{}`: no kustomization file (kustomization.yaml, kustomization.yml or Kustomization)",
+        dir.display()
+    )]
+    NotFound {
+        /// The folder.
+        dir: PathBuf,
+    },
     /// A folder named as a base or component holds no kustomization file.
     #[error(
         "`{}`: `{entry}` is a folder without a kustomization file (kustomization.yaml, kustomization.yml or Kustomization)",
@@ -131,6 +140,15 @@ pub enum KustomizeError {
         /// The file the second one came from.
         second: String,
     },
+    /// A KRM function failed (the plugin error names the function and its digest).
+    #[error("`{}`: {source}", file.display())]
+    FunctionFailed {
+        /// The file holding the function's config.
+        file: PathBuf,
+        /// The plugin's failure.
+        #[source]
+        source: crate::plugin::PluginError,
+    },
     /// A KRM function listed under `generators:` or `transformers:` cannot run.
     #[error("`{}`: function `{function}`: {message}", file.display())]
     Function {
@@ -180,9 +198,8 @@ pub(crate) fn build(
         renames: Vec::new(),
     };
     let Some(file) = file::find(inputs, dir)? else {
-        return Err(KustomizeError::NoKustomization {
-            file: inputs.display(dir),
-            entry: ".".into(),
+        return Err(KustomizeError::NotFound {
+            dir: inputs.display(dir),
         }
         .into());
     };

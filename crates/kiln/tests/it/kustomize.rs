@@ -220,7 +220,14 @@ fn run_case(engine: &kiln::Engine, case: &Path, bless: bool) -> Option<String> {
             }
         }
         Err(e) => {
-            let message = e.to_string();
+            // Pins of plugins built from source change with the code: name them instead.
+            let mut message = e.to_string();
+            for a in kiln_test_artifacts::ALL {
+                let token = format!("{PIN_TOKEN}{}@", a.name);
+                message = message
+                    .replace(a.sha256, &token)
+                    .replace(&a.sha256[..12], &token);
+            }
             if bless && !yaml_file.exists() {
                 let _ = fs::write(&err_file, format!("{message}\n"));
                 return None;
