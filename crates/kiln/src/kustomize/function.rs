@@ -289,7 +289,7 @@ impl Kustomizer<'_> {
             )
             .map_err(|source| KustomizeError::FunctionFailed {
                 file: self.inputs.display(&config.file),
-                source,
+                source: Box::new(source),
             })?;
         Ok(output.items)
     }

@@ -147,7 +147,7 @@ pub enum KustomizeError {
         file: PathBuf,
         /// The plugin's failure.
         #[source]
-        source: crate::plugin::PluginError,
+        source: Box<crate::plugin::PluginError>,
     },
     /// A KRM function listed under `generators:` or `transformers:` cannot run.
     #[error("`{}`: function `{function}`: {message}", file.display())]
