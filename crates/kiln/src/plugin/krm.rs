@@ -90,7 +90,17 @@ pub(crate) fn decode(stdout: &[u8], provenance: &Provenance) -> Result<Decoded, 
     if text.trim().is_empty() {
         return Err("stdout is empty".into());
     }
-    let value = crate::yaml::parse_one(text, Path::new("stdout")).map_err(|e| e.to_string())?;
+    // JSON (what the SDK writes) parses several times faster as JSON; anything else, or
+    // JSON that serde_json refuses, goes through the YAML reader for its message.
+    let json = text
+        .trim_start()
+        .starts_with('{')
+        .then(|| serde_json::from_str::<Value>(text).ok())
+        .flatten();
+    let value = match json {
+        Some(v) => v,
+        None => crate::yaml::parse_one(text, Path::new("stdout")).map_err(|e| e.to_string())?,
+    };
     let Value::Object(mut list) = value else {
         return Err(format!(
             "expected a mapping, found {}",

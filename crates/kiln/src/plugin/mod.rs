@@ -242,6 +242,12 @@ pub enum PluginError {
         /// Each error result, as `error: <message> (Kind/name field <path>)`.
         results: Vec<String>,
     },
+    /// The plugin runtime could not start (wasmtime or its epoch thread).
+    #[error("cannot start the plugin runtime: {message}")]
+    Start {
+        /// What went wrong.
+        message: String,
+    },
     /// The host could not start the call (the engine refused to instantiate the module).
     #[error("{}: cannot start the plugin: {message}", Subject(plugin, digest))]
     Host {
@@ -255,9 +261,11 @@ pub enum PluginError {
 }
 
 impl PluginError {
-    /// The plugin name the error is about (empty for a bare module check).
+    /// The plugin name the error is about (empty for a bare module check or a runtime
+    /// that did not start).
     pub fn plugin(&self) -> &str {
         match self {
+            PluginError::Start { .. } => "",
             PluginError::NotCommand { plugin, .. }
             | PluginError::LimitTooLarge { plugin, .. }
             | PluginError::Timeout { plugin, .. }
@@ -272,9 +280,11 @@ impl PluginError {
         }
     }
 
-    /// The digest of the plugin the error is about.
-    pub fn digest(&self) -> &Digest {
-        match self {
+    /// The digest of the plugin the error is about (`None` for a runtime that did not
+    /// start).
+    pub fn digest(&self) -> Option<&Digest> {
+        Some(match self {
+            PluginError::Start { .. } => return None,
             PluginError::NotCommand { digest, .. }
             | PluginError::LimitTooLarge { digest, .. }
             | PluginError::Timeout { digest, .. }
@@ -286,7 +296,7 @@ impl PluginError {
             | PluginError::BadOutput { digest, .. }
             | PluginError::Results { digest, .. }
             | PluginError::Host { digest, .. } => digest,
-        }
+        })
     }
 }
 
@@ -349,7 +359,7 @@ impl fmt::Display for Bytes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.0;
         for (shift, unit) in [(30, "GiB"), (20, "MiB"), (10, "KiB")] {
-            if n >= 1 << shift && n % (1 << shift) == 0 {
+            if n >= 1 << shift && n.is_multiple_of(1 << shift) {
                 return write!(f, "{} {unit}", n >> shift);
             }
         }

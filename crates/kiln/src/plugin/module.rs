@@ -55,13 +55,13 @@ pub(crate) fn inspect(bytes: &[u8]) -> Result<Shape, String> {
     for payload in Parser::new(0).parse_all(bytes) {
         let payload = payload.map_err(|e| format!("invalid wasm: {e}"))?;
         match payload {
-            Payload::Version { encoding, .. } => {
-                if encoding == Encoding::Component {
-                    return Err(
-                        "is a WASI component, expected a core module (WASI preview 1 command)"
-                            .into(),
-                    );
-                }
+            Payload::Version {
+                encoding: Encoding::Component,
+                ..
+            } => {
+                return Err(
+                    "is a WASI component, expected a core module (WASI preview 1 command)".into(),
+                );
             }
             Payload::ImportSection(reader) => {
                 for import in reader.into_imports() {

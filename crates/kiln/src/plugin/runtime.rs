@@ -91,11 +91,7 @@ impl Runtime {
     /// Starts a runtime: builds the engine (with the pooling allocator when the host can
     /// reserve its address space, else on-demand allocation) and its epoch ticker.
     pub fn new(config: RuntimeConfig) -> Result<Runtime, PluginError> {
-        let host_error = |message: String| PluginError::Host {
-            plugin: String::new(),
-            digest: Digest([0; 32]),
-            message,
-        };
+        let host_error = |message: String| PluginError::Start { message };
         let pool_size = pool_size();
         let (engine, slots) = match Engine::new(&engine_config(Some(pool_size))) {
             Ok(engine) => (engine, Some(Semaphore::new(pool_size as usize))),
@@ -198,12 +194,19 @@ impl Runtime {
         }
         let code = match outcome {
             Ok(code) => code,
-            Err(e) => {
+            Err(stopped) => {
                 let stderr = stderr.take_text();
                 if let Some(requested) = refused {
                     return Err(fail.memory(requested, stderr));
                 }
-                return Err(classify(&fail, e, stderr, &stdout.take()));
+                return Err(match stopped {
+                    Stopped::Instantiate(e) => PluginError::Host {
+                        plugin: name.to_string(),
+                        digest: *digest,
+                        message: one_line(&e),
+                    },
+                    Stopped::Run(e) => classify(&fail, e, stderr, &stdout.take()),
+                });
             }
         };
         let out = stdout.take();
@@ -305,15 +308,25 @@ impl Drop for Runtime {
     }
 }
 
-/// Instantiates and calls `_start`: the exit code, or the error that stopped the guest.
-fn run_start(store: &mut Store<Host>, pre: &InstancePre<Host>) -> wasmtime::Result<i32> {
-    let instance = pre.instantiate(&mut *store)?;
-    let start = instance.get_typed_func::<(), ()>(&mut *store, "_start")?;
+/// Why a call did not finish with an exit code.
+enum Stopped {
+    /// The module could not be instantiated.
+    Instantiate(wasmtime::Error),
+    /// The guest trapped or a host call failed.
+    Run(wasmtime::Error),
+}
+
+/// Instantiates and calls `_start`: the exit code, or what stopped the guest.
+fn run_start(store: &mut Store<Host>, pre: &InstancePre<Host>) -> Result<i32, Stopped> {
+    let instance = pre.instantiate(&mut *store).map_err(Stopped::Instantiate)?;
+    let start = instance
+        .get_typed_func::<(), ()>(&mut *store, "_start")
+        .map_err(Stopped::Instantiate)?;
     match start.call(&mut *store, ()) {
         Ok(()) => Ok(0),
         Err(e) => match e.downcast_ref::<I32Exit>() {
             Some(exit) => Ok(exit.0),
-            None => Err(e),
+            None => Err(Stopped::Run(e)),
         },
     }
 }
@@ -451,8 +464,8 @@ fn reported_errors(stdout: &[u8]) -> Option<Vec<String>> {
 
 /// Epoch ticks for a time limit, rounded up.
 fn ticks(timeout: Duration) -> u64 {
-    let tick = TICK.as_nanos();
-    (timeout.as_nanos().div_ceil(tick) as u64).max(1)
+    let ticks = timeout.as_nanos().div_ceil(TICK.as_nanos());
+    u64::try_from(ticks).unwrap_or(u64::MAX).max(1)
 }
 
 /// How many instances the pool holds: enough for every render thread several times.
