@@ -69,7 +69,9 @@ pub use error::{
 };
 pub use kustomize::KustomizeError;
 pub use output::write_if_changed;
-pub use plugin::{Digest, Limits, ModuleInfo, Runtime, check_module};
+pub use plugin::{
+    Digest, Limits, ModuleInfo, PluginOutput, Runtime, RuntimeConfig, RuntimeStats, check_module,
+};
 pub use release::{RELEASE_FILE, Release, discover, parse_age, parse_size};
 pub use resource::{ResId, Resource};
 
