@@ -689,16 +689,19 @@ fn merge_metadata(res: &mut Resource, old: &Resource) {
 /// Appends resources, refusing a second resource with the same id (group, version, kind,
 /// name and namespace).
 fn append_all(acc: &mut Vec<Resource>, more: Vec<Resource>) -> Result<(), crate::Error> {
+    let mut seen: std::collections::HashMap<_, usize> =
+        acc.iter().enumerate().map(|(i, r)| (id_key(r), i)).collect();
     for r in more {
         let key = id_key(&r);
-        if let Some(first) = acc.iter().find(|a| id_key(a) == key) {
+        if let Some(&i) = seen.get(&key) {
             return Err(KustomizeError::Duplicate {
                 id: r.to_string(),
-                first: first.origin.clone().unwrap_or_else(|| "?".into()),
+                first: acc[i].origin.clone().unwrap_or_else(|| "?".into()),
                 second: r.origin.clone().unwrap_or_else(|| "?".into()),
             }
             .into());
         }
+        seen.insert(key, acc.len());
         acc.push(r);
     }
     Ok(())
