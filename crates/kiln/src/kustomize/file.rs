@@ -279,11 +279,23 @@ pub(crate) fn load(inputs: &Inputs, dir: &Path, file: &Path) -> Result<Loaded, c
             .into());
         }
     }
-    let mut k: Kustomization = if value.is_null() {
-        Kustomization::default()
-    } else {
-        serde_yaml::from_str(&text).map_err(|e| crate::error::YamlError::from_serde(&shown, &e))?
+    // kustomize refuses a kustomization that sets nothing (its type fields aside); an
+    // empty list or mapping counts as set.
+    let is_empty = match &value {
+        Value::Object(map) => map.iter().all(|(key, v)| {
+            key == "apiVersion" || key == "kind" || v.is_null() || v.as_str() == Some("")
+        }),
+        _ => true,
     };
+    if is_empty {
+        return Err(KustomizeError::Invalid {
+            file: shown,
+            message: "the kustomization is empty".into(),
+        }
+        .into());
+    }
+    let mut k: Kustomization =
+        serde_yaml::from_str(&text).map_err(|e| crate::error::YamlError::from_serde(&shown, &e))?;
     let kind = match k.kind.as_deref() {
         None | Some("") | Some("Kustomization") => Kind::Kustomization,
         Some("Component") => Kind::Component,

@@ -689,8 +689,11 @@ fn merge_metadata(res: &mut Resource, old: &Resource) {
 /// Appends resources, refusing a second resource with the same id (group, version, kind,
 /// name and namespace).
 fn append_all(acc: &mut Vec<Resource>, more: Vec<Resource>) -> Result<(), crate::Error> {
-    let mut seen: std::collections::HashMap<_, usize> =
-        acc.iter().enumerate().map(|(i, r)| (id_key(r), i)).collect();
+    let mut seen: std::collections::HashMap<_, usize> = acc
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (id_key(r), i))
+        .collect();
     for r in more {
         let key = id_key(&r);
         if let Some(&i) = seen.get(&key) {
