@@ -227,7 +227,8 @@ pub(crate) struct Kustomizer<'a> {
     pub(crate) plugins: Option<&'a crate::plugin::Runtime>,
     /// The folders being built, outermost first (for cycle detection).
     stack: Vec<PathBuf>,
-    /// Every identity change so far, applied to name references at the end.
+    /// Every identity change so far (oldest first), for name references and for finding
+    /// the resource a generator merges into.
     pub(crate) renames: Vec<Rename>,
 }
 
@@ -757,4 +758,89 @@ fn is_remote(entry: &str) -> bool {
         || entry.starts_with("bitbucket.org/")
         || entry.contains("?ref=")
         || entry.contains(".git//")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn cm(ns: &str, name: &str, annotations: Value) -> Resource {
+        let mut meta = json!({"name": name, "annotations": annotations});
+        if !ns.is_empty() {
+            meta["namespace"] = json!(ns);
+        }
+        Resource::from_value(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta}))
+            .unwrap()
+    }
+
+    fn rename(old_ns: &str, old: &str, new_ns: &str, new: &str) -> Rename {
+        Rename {
+            group: String::new(),
+            kind: "ConfigMap".into(),
+            old_namespace: old_ns.into(),
+            old_name: old.into(),
+            new_namespace: new_ns.into(),
+            new_name: new.into(),
+        }
+    }
+
+    #[test]
+    fn a_generator_finds_the_resource_by_any_earlier_identity() {
+        let old = cm("ns1", "p-cm", json!({}));
+        // `cm` moved to ns1, then got a prefix.
+        let renames = [
+            rename("", "cm", "ns1", "cm"),
+            rename("ns1", "cm", "ns1", "p-cm"),
+        ];
+        for (ns, name) in [
+            ("", "cm"),
+            ("default", "cm"),
+            ("ns1", "cm"),
+            ("ns1", "p-cm"),
+        ] {
+            assert!(
+                had_id(&old, &cm(ns, name, json!({})), &renames),
+                "{ns}/{name}"
+            );
+        }
+        assert!(!had_id(&old, &cm("ns2", "cm", json!({})), &renames));
+        assert!(!had_id(&old, &cm("", "p-cm", json!({})), &renames));
+    }
+
+    #[test]
+    fn merged_objects_keep_the_old_identity_and_hash_only_when_both_want_it() {
+        let old = cm(
+            "ns1",
+            "p-cm",
+            json!({"a": "old", (Annot::NEEDS_HASH): "true"}),
+        );
+        let mut new = cm("", "cm", json!({"a": "new", "b": "new"}));
+        merge_metadata(&mut new, &old);
+        assert_eq!(new.name(), "p-cm");
+        assert_eq!(new.namespace(), "ns1");
+        let a = new.metadata_map("annotations").unwrap();
+        assert_eq!(a.get("a"), Some(&json!("new")));
+        assert!(!a.contains_key(Annot::NEEDS_HASH));
+
+        let mut new = cm("", "cm", json!({(Annot::NEEDS_HASH): "true"}));
+        merge_metadata(&mut new, &old);
+        assert!(
+            new.metadata_map("annotations")
+                .unwrap()
+                .contains_key(Annot::NEEDS_HASH)
+        );
+    }
+
+    #[test]
+    fn remote_targets_are_recognised() {
+        for r in [
+            "https://github.com/a/b",
+            "github.com/a/b//x?ref=v1",
+            "git@github.com:a/b.git",
+        ] {
+            assert!(is_remote(r), "{r}");
+        }
+        assert!(!is_remote("../base"));
+    }
 }
