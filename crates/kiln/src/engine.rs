@@ -8,9 +8,10 @@ use rayon::prelude::*;
 
 use crate::cache::{Cache, RenderKey};
 use crate::error::{Error, InputError};
-use crate::input::{Inputs, find_project_root};
+use crate::input::{FileMemo, Inputs, find_project_root};
 use crate::plugin::{Runtime, RuntimeConfig};
 use crate::release::Release;
+use crate::render::ParseCache;
 use crate::resource::Resource;
 
 /// Renders releases. Build one per process with [`Engine::builder`] and share it: it is
@@ -19,6 +20,8 @@ pub struct Engine {
     runtime: Runtime,
     cache: Option<Cache>,
     pool: rayon::ThreadPool,
+    memo: Arc<FileMemo>,
+    parsed: ParseCache,
 }
 
 /// Configures an [`Engine`].
@@ -56,7 +59,12 @@ impl EngineBuilder {
         } else {
             self.cache_dir.or_else(default_cache_dir)
         };
-        let cache = cache_dir.map(Cache::open);
+        let memo = Arc::new(FileMemo::default());
+        let cache = cache_dir.map(|dir| {
+            let mut c = Cache::open(dir);
+            c.set_memo(memo.clone());
+            c
+        });
         let runtime = Runtime::new(RuntimeConfig {
             module_cache_dir: cache.as_ref().map(|c| c.dir().to_path_buf()),
         })?;
@@ -77,6 +85,8 @@ impl EngineBuilder {
             runtime,
             cache,
             pool,
+            memo,
+            parsed: ParseCache::default(),
         })
     }
 }
@@ -189,8 +199,8 @@ impl Engine {
                 elapsed: start.elapsed(),
             });
         }
-        let inputs = Inputs::new(release.root().to_path_buf());
-        let out = crate::render::render_release(release, &self.runtime, &inputs)?;
+        let inputs = Inputs::with_memo(release.root().to_path_buf(), self.memo.clone());
+        let out = crate::render::render_release(release, &self.runtime, &self.parsed, &inputs)?;
         let yaml: Arc<str> = crate::yaml::emit_stream(&out.resources).into();
         let key = self
             .cache
@@ -260,7 +270,7 @@ impl Engine {
             })?,
             None => find_project_root(&canonical),
         };
-        let inputs = Inputs::new(root);
+        let inputs = Inputs::with_memo(root, self.memo.clone());
         let resources = crate::kustomize::build(&inputs, Some(&self.runtime), &canonical)?;
         Ok(Rendered {
             name: canonical

@@ -5,7 +5,7 @@
 //! first), caps file sizes, and records each file's digest (and each folder listing), which
 //! is what the render key is made of.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -34,14 +34,22 @@ pub(crate) enum Read {
 pub(crate) struct Inputs {
     root: Arc<PathBuf>,
     reads: Arc<Mutex<BTreeMap<String, Read>>>,
+    memo: Arc<FileMemo>,
 }
 
 impl Inputs {
     /// `root` must be canonical (absolute, symlinks resolved).
+    #[cfg(test)]
     pub(crate) fn new(root: PathBuf) -> Self {
+        Self::with_memo(root, Arc::new(FileMemo::default()))
+    }
+
+    /// Like [`Inputs::new`], reusing file digests known to `memo`.
+    pub(crate) fn with_memo(root: PathBuf, memo: Arc<FileMemo>) -> Self {
         Inputs {
             root: Arc::new(root),
             reads: Arc::new(Mutex::new(BTreeMap::new())),
+            memo,
         }
     }
 
@@ -100,6 +108,21 @@ impl Inputs {
 
     /// Reads a file (capped at 64 MiB) and records its digest.
     pub(crate) fn read(&self, path: &Path) -> Result<Vec<u8>, InputError> {
+        self.read_hashed(path).map(|(bytes, _)| bytes)
+    }
+
+    /// Reads a UTF-8 text file; gives its text and digest, and records the digest.
+    pub(crate) fn read_text_hashed(&self, path: &Path) -> Result<(String, Sha), InputError> {
+        let (bytes, digest) = self.read_hashed(path)?;
+        let text = String::from_utf8(bytes).map_err(|e| InputError::NotUtf8 {
+            path: self.display(path),
+            offset: e.utf8_error().valid_up_to(),
+        })?;
+        Ok((text, digest))
+    }
+
+    /// Reads a file (capped at 64 MiB); gives its bytes and digest, and records the digest.
+    pub(crate) fn read_hashed(&self, path: &Path) -> Result<(Vec<u8>, Sha), InputError> {
         let meta = fs::metadata(path).map_err(read_err(&self.display(path)))?;
         if meta.is_dir() {
             return Err(InputError::Unsupported {
@@ -119,8 +142,28 @@ impl Inputs {
             source,
         })?;
         let digest: Sha = Sha256::digest(&bytes).into();
+        self.memo.remember(path, &meta, digest);
         self.record(path, Read::File(digest));
-        Ok(bytes)
+        Ok((bytes, digest))
+    }
+
+    /// A file's digest, recorded as read, without reading it again when this process
+    /// already hashed it and its stamp (size, mtime, ctime, inode) did not change.
+    pub(crate) fn digest(&self, path: &Path) -> Result<Sha, InputError> {
+        let meta = fs::metadata(path).map_err(read_err(&self.display(path)))?;
+        if meta.len() > MAX_FILE_BYTES {
+            return Err(InputError::TooLarge {
+                path: self.display(path),
+                size: meta.len(),
+                limit: MAX_FILE_BYTES,
+            });
+        }
+        let digest = self
+            .memo
+            .digest(path)
+            .map_err(read_err(&self.display(path)))?;
+        self.record(path, Read::File(digest));
+        Ok(digest)
     }
 
     /// Reads a UTF-8 text file and records its digest.
@@ -151,6 +194,77 @@ impl Inputs {
     /// Everything read so far, by path relative to the root.
     pub(crate) fn reads(&self) -> BTreeMap<String, Read> {
         self.reads.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// File digests computed in this process, reused while a file's stamp is unchanged (the
+/// way git's index avoids re-hashing): a shared base read by a thousand releases is hashed
+/// once.
+#[derive(Debug, Default)]
+pub(crate) struct FileMemo {
+    map: Mutex<HashMap<PathBuf, (Stamp, Sha)>>,
+}
+
+impl FileMemo {
+    /// The digest of the file at `path`.
+    pub(crate) fn digest(&self, path: &Path) -> std::io::Result<Sha> {
+        let meta = fs::metadata(path)?;
+        let stamp = Stamp::of(&meta);
+        if let Some((s, d)) = self.map.lock().unwrap_or_else(|p| p.into_inner()).get(path)
+            && *s == stamp
+        {
+            return Ok(*d);
+        }
+        let bytes = fs::read(path)?;
+        let d: Sha = Sha256::digest(&bytes).into();
+        self.remember(path, &meta, d);
+        Ok(d)
+    }
+
+    /// Records the digest of a file read with metadata `meta` (taken before the read).
+    pub(crate) fn remember(&self, path: &Path, meta: &fs::Metadata, digest: Sha) {
+        self.map
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(path.to_path_buf(), (Stamp::of(meta), digest));
+    }
+}
+
+/// A file's identity and change stamp.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Stamp {
+    len: u64,
+    mtime: i128,
+    ctime: i128,
+    ino: u64,
+}
+
+impl Stamp {
+    fn of(meta: &fs::Metadata) -> Stamp {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            Stamp {
+                len: meta.len(),
+                mtime: meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128,
+                ctime: meta.ctime() as i128 * 1_000_000_000 + meta.ctime_nsec() as i128,
+                ino: meta.ino(),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let mtime = meta
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos() as i128);
+            Stamp {
+                len: meta.len(),
+                mtime,
+                ctime: 0,
+                ino: 0,
+            }
+        }
     }
 }
 

@@ -7,7 +7,7 @@ use std::path::Path;
 use serde_json::{Map, Value};
 
 use crate::error::{Error, InputError, TemplateError};
-use crate::input::Inputs;
+use crate::input::{Inputs, Sha};
 use crate::plugin::{Digest, Runtime};
 use crate::release::Release;
 use crate::resource::{Resource, sort_legacy};
@@ -28,6 +28,7 @@ pub(crate) struct Output {
 pub(crate) fn render_release(
     release: &Release,
     runtime: &Runtime,
+    parsed: &ParseCache,
     inputs: &Inputs,
 ) -> Result<Output, Error> {
     let release_file = release.path().to_path_buf();
@@ -38,7 +39,7 @@ pub(crate) fn render_release(
     let mut resources = Vec::new();
     for rel in &spec.resources {
         let path = inputs.resolve(release.dir(), rel, &release_file)?;
-        load_resources(&path, inputs, runtime, &ctx, &mut resources)?;
+        load_resources(&path, inputs, runtime, parsed, &ctx, &mut resources)?;
     }
     check_duplicates(&resources, inputs)?;
 
@@ -78,8 +79,14 @@ pub(crate) fn render_release(
     let mut warnings = Vec::new();
     for plugin in &release.plugins {
         let wasm_path = inputs.resolve(release.dir(), &plugin.wasm, &release_file)?;
-        let wasm = inputs.read(&wasm_path)?;
-        let found = Digest::of(&wasm);
+        // A plugin already compiled in this process is checked by its file's digest alone;
+        // its bytes are read only to compile it.
+        let (wasm, found) = if runtime.is_loaded(&plugin.digest) {
+            (Vec::new(), Digest(inputs.digest(&wasm_path)?))
+        } else {
+            let (bytes, d) = inputs.read_hashed(&wasm_path)?;
+            (bytes, Digest(d))
+        };
         if found != plugin.digest {
             return Err(Error::DigestMismatch {
                 plugin: plugin.name.clone(),
@@ -108,6 +115,30 @@ pub(crate) fn render_release(
         resources,
         warnings,
     })
+}
+
+/// Parsed plain manifests by content digest and origin, shared by the renders of one
+/// engine. Bounded: past `MAX` entries it starts over.
+#[derive(Debug, Default)]
+pub(crate) struct ParseCache {
+    map: std::sync::Mutex<HashMap<(Sha, String), std::sync::Arc<Vec<Resource>>>>,
+}
+
+impl ParseCache {
+    const MAX: usize = 4096;
+
+    fn get(&self, digest: &Sha, origin: &str) -> Option<std::sync::Arc<Vec<Resource>>> {
+        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(&(*digest, origin.to_string())).cloned()
+    }
+
+    fn put(&self, digest: Sha, origin: String, resources: Vec<Resource>) {
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= Self::MAX {
+            map.clear();
+        }
+        map.insert((digest, origin), std::sync::Arc::new(resources));
+    }
 }
 
 /// Patches run after `namespace:` in a release, so a strategic merge patch that names its
@@ -208,6 +239,7 @@ fn load_resources(
     path: &Path,
     inputs: &Inputs,
     runtime: &Runtime,
+    parsed: &ParseCache,
     ctx: &Context,
     out: &mut Vec<Resource>,
 ) -> Result<(), Error> {
@@ -221,13 +253,31 @@ fn load_resources(
             if item.is_dir || is_manifest(&item.path) {
                 // Resolve again so a symlink inside the folder cannot leave the root.
                 let resolved = inputs.resolve(path, &item.name, &path.join(&item.name))?;
-                load_resources(&resolved, inputs, runtime, ctx, out)?;
+                load_resources(&resolved, inputs, runtime, parsed, ctx, out)?;
             }
         }
         return Ok(());
     }
-    let text = inputs.read_text(path)?;
     let shown = inputs.display(path);
+    let origin = shown.to_string_lossy().into_owned();
+    if !is_template(path) {
+        // Plain manifests are parsed once per process and content: a base shared by a
+        // fleet is parsed once, not once per release.
+        let digest = inputs.digest(path)?;
+        if let Some(hit) = parsed.get(&digest, &origin) {
+            out.extend(hit.iter().cloned());
+            return Ok(());
+        }
+        let (text, digest) = inputs.read_text_hashed(path)?;
+        let mut resources = crate::yaml::parse_resources(&text, &shown)?;
+        for r in &mut resources {
+            r.origin = Some(origin.clone());
+        }
+        out.extend(resources.iter().cloned());
+        parsed.put(digest, origin, resources);
+        return Ok(());
+    }
+    let text = inputs.read_text(path)?;
     let text = if is_template(path) {
         let inc = inputs.clone();
         let including = path.to_path_buf();
@@ -236,7 +286,6 @@ fn load_resources(
     } else {
         text
     };
-    let origin = shown.to_string_lossy().into_owned();
     // Positions in a rendered template point into its output, and say so.
     let parsed_as = if is_template(path) {
         std::path::PathBuf::from(format!("{origin} (rendered)"))

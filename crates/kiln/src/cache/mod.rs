@@ -16,10 +16,10 @@
 mod key;
 mod store;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
@@ -31,7 +31,7 @@ pub(crate) use store::write_atomic;
 pub use store::{Bucket, FsStore, Store};
 
 use crate::error::CacheError;
-use crate::input::{Read, Sha};
+use crate::input::{FileMemo, Read, Sha};
 use crate::release::Release;
 
 const MAGIC: &[u8] = b"kiln-cache-entry-v1\n";
@@ -47,7 +47,7 @@ pub struct Cache {
     misses: AtomicU64,
     write_errors: AtomicU64,
     warnings: Mutex<Vec<String>>,
-    digests: Mutex<HashMap<PathBuf, (Stamp, Sha)>>,
+    memo: Arc<FileMemo>,
 }
 
 impl std::fmt::Debug for Cache {
@@ -98,44 +98,6 @@ pub struct PruneReport {
     pub kept: u64,
 }
 
-/// A file's identity and change stamp, as git's index keeps it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Stamp {
-    len: u64,
-    mtime: i128,
-    ctime: i128,
-    ino: u64,
-}
-
-impl Stamp {
-    fn of(meta: &std::fs::Metadata) -> Stamp {
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::MetadataExt;
-            Stamp {
-                len: meta.len(),
-                mtime: meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128,
-                ctime: meta.ctime() as i128 * 1_000_000_000 + meta.ctime_nsec() as i128,
-                ino: meta.ino(),
-            }
-        }
-        #[cfg(not(unix))]
-        {
-            let mtime = meta
-                .modified()
-                .ok()
-                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-                .map_or(0, |d| d.as_nanos() as i128);
-            Stamp {
-                len: meta.len(),
-                mtime,
-                ctime: 0,
-                ino: 0,
-            }
-        }
-    }
-}
-
 impl Cache {
     /// Opens (lazily creates) the cache in `dir`.
     pub fn open(dir: impl Into<PathBuf>) -> Cache {
@@ -147,7 +109,7 @@ impl Cache {
             misses: AtomicU64::new(0),
             write_errors: AtomicU64::new(0),
             warnings: Mutex::new(Vec::new()),
-            digests: Mutex::new(HashMap::new()),
+            memo: Arc::new(FileMemo::default()),
         }
     }
 
@@ -267,29 +229,13 @@ impl Cache {
         }
     }
 
-    /// A file's content digest, reusing the one computed earlier in this process when the
-    /// file's stamp (size, mtime, ctime, inode) did not change.
+    /// Shares a memo of file digests (with the renders of the same engine).
+    pub(crate) fn set_memo(&mut self, memo: Arc<FileMemo>) {
+        self.memo = memo;
+    }
+
     fn file_digest(&self, path: &Path) -> Option<Sha> {
-        let meta = std::fs::metadata(path).ok()?;
-        if !meta.is_file() {
-            return None;
-        }
-        let stamp = Stamp::of(&meta);
-        {
-            let memo = self.digests.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some((s, d)) = memo.get(path)
-                && *s == stamp
-            {
-                return Some(*d);
-            }
-        }
-        let bytes = std::fs::read(path).ok()?;
-        let d: Sha = Sha256::digest(&bytes).into();
-        self.digests
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(path.to_path_buf(), (stamp, d));
-        Some(d)
+        self.memo.digest(path).ok()
     }
 
     /// Appends this process's counters to the run log (kept to the last 50 runs).

@@ -246,6 +246,18 @@ impl Runtime {
         })
     }
 
+    /// Whether the module for `digest` is compiled and in memory, so that [`Runtime::run`]
+    /// will not look at its `wasm` bytes.
+    pub fn is_loaded(&self, digest: &Digest) -> bool {
+        let slot = self
+            .modules
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(digest)
+            .cloned();
+        slot.is_some_and(|s| s.lock().unwrap_or_else(PoisonError::into_inner).is_some())
+    }
+
     /// The compiled plugin for `digest`: from memory, from disk, or compiled now.
     fn prepared(
         &self,
