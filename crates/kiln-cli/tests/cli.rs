@@ -50,7 +50,10 @@ fn one_release_goes_to_stdout_with_a_summary_on_stderr() {
     let dir = tempfile::tempdir().unwrap();
     let releases = fleet(dir.path(), 1);
     let cache = dir.path().join("cache");
-    let out = kiln(&["render", releases.join("cust-000").to_str().unwrap()], &cache);
+    let out = kiln(
+        &["render", releases.join("cust-000").to_str().unwrap()],
+        &cache,
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let yaml = String::from_utf8(out.stdout.clone()).unwrap();
     assert!(yaml.contains("namespace: cust-000"), "{yaml}");
@@ -68,18 +71,29 @@ fn a_fleet_renders_to_files_written_only_when_changed() {
     let releases = fleet(dir.path(), 5);
     let cache = dir.path().join("cache");
     let out_dir = dir.path().join("out");
-    let args = ["render", releases.to_str().unwrap(), "-o", out_dir.to_str().unwrap()];
+    let args = [
+        "render",
+        releases.to_str().unwrap(),
+        "-o",
+        out_dir.to_str().unwrap(),
+    ];
     let first = kiln(&args, &cache);
     assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
     assert!(stderr(&first).contains("5 rendered (0 from cache, 5 written), 0 failed"));
-    let mtime = fs::metadata(out_dir.join("cust-003.yaml")).unwrap().modified().unwrap();
+    let mtime = fs::metadata(out_dir.join("cust-003.yaml"))
+        .unwrap()
+        .modified()
+        .unwrap();
     let second = kiln(&args, &cache);
     assert!(
         stderr(&second).contains("5 rendered (5 from cache, 0 written), 0 failed"),
         "{}",
         stderr(&second)
     );
-    let again = fs::metadata(out_dir.join("cust-003.yaml")).unwrap().modified().unwrap();
+    let again = fs::metadata(out_dir.join("cust-003.yaml"))
+        .unwrap()
+        .modified()
+        .unwrap();
     assert_eq!(mtime, again, "unchanged output is not rewritten");
 }
 
@@ -93,7 +107,13 @@ fn a_failing_release_does_not_stop_the_others_and_exits_1() {
     );
     let out_dir = dir.path().join("out");
     let out = kiln(
-        &["render", "--no-cache", releases.to_str().unwrap(), "-o", out_dir.to_str().unwrap()],
+        &[
+            "render",
+            "--no-cache",
+            releases.to_str().unwrap(),
+            "-o",
+            out_dir.to_str().unwrap(),
+        ],
         &dir.path().join("cache"),
     );
     assert_eq!(out.status.code(), Some(1));
@@ -102,7 +122,10 @@ fn a_failing_release_does_not_stop_the_others_and_exits_1() {
         err.contains("error: release `cust-001`: `releases/cust-001/release.yaml`: `missing.yaml` does not exist"),
         "{err}"
     );
-    assert!(err.contains("2 rendered (0 from cache, 2 written), 1 failed"), "{err}");
+    assert!(
+        err.contains("2 rendered (0 from cache, 2 written), 1 failed"),
+        "{err}"
+    );
     assert!(out_dir.join("cust-000.yaml").exists() && out_dir.join("cust-002.yaml").exists());
 }
 
@@ -116,7 +139,10 @@ fn usage_errors_exit_2() {
     assert!(stderr(&out).contains("use `-o DIR`"), "{}", stderr(&out));
     assert_eq!(kiln(&["render"], &cache).status.code(), Some(2));
     assert_eq!(kiln(&["frobnicate"], &cache).status.code(), Some(2));
-    assert_eq!(kiln(&["render", "--jobs", "0", "x"], &cache).status.code(), Some(2));
+    assert_eq!(
+        kiln(&["render", "--jobs", "0", "x"], &cache).status.code(),
+        Some(2)
+    );
 }
 
 #[test]
@@ -124,7 +150,11 @@ fn a_missing_release_is_a_render_failure() {
     let dir = tempfile::tempdir().unwrap();
     let out = kiln(&["render", "/nonexistent/release"], dir.path());
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("no release found"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no release found"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -133,12 +163,26 @@ fn cache_commands_report() {
     let releases = fleet(dir.path(), 2);
     let cache = dir.path().join("cache");
     let out_dir = dir.path().join("out");
-    kiln(&["render", releases.to_str().unwrap(), "-o", out_dir.to_str().unwrap()], &cache);
+    kiln(
+        &[
+            "render",
+            releases.to_str().unwrap(),
+            "-o",
+            out_dir.to_str().unwrap(),
+        ],
+        &cache,
+    );
     let dir_out = kiln(&["cache", "dir"], &cache);
-    assert_eq!(String::from_utf8_lossy(&dir_out.stdout).trim(), cache.to_str().unwrap());
+    assert_eq!(
+        String::from_utf8_lossy(&dir_out.stdout).trim(),
+        cache.to_str().unwrap()
+    );
     let stats = kiln(&["cache", "stats"], &cache);
     let text = String::from_utf8_lossy(&stats.stdout);
-    assert!(text.contains("renders-v1") && text.contains("2 entries"), "{text}");
+    assert!(
+        text.contains("renders-v1") && text.contains("2 entries"),
+        "{text}"
+    );
     assert!(text.contains("last run: 0 hits, 2 misses"), "{text}");
     let verify = kiln(&["cache", "verify"], &cache);
     assert!(String::from_utf8_lossy(&verify.stdout).contains("4 entries checked, 0 bad removed"));
@@ -157,7 +201,10 @@ fn plugin_digest_prints_the_pin_and_refuses_non_wasm() {
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), art.sha256);
     let not_wasm = dir.path().join("x.wasm");
     fs::write(&not_wasm, "hello").unwrap();
-    let out = kiln(&["plugin", "digest", not_wasm.to_str().unwrap()], dir.path());
+    let out = kiln(
+        &["plugin", "digest", not_wasm.to_str().unwrap()],
+        dir.path(),
+    );
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("x.wasm"), "{}", stderr(&out));
 }
@@ -173,7 +220,12 @@ fn concurrent_processes_share_one_cache() {
         .map(|i| {
             let out_dir = dir.path().join(format!("out-{i}"));
             Command::new(env!("CARGO_BIN_EXE_kiln"))
-                .args(["render", releases.to_str().unwrap(), "-o", out_dir.to_str().unwrap()])
+                .args([
+                    "render",
+                    releases.to_str().unwrap(),
+                    "-o",
+                    out_dir.to_str().unwrap(),
+                ])
                 .env("KILN_CACHE_DIR", &cache)
                 .stderr(std::process::Stdio::piped())
                 .spawn()
@@ -186,7 +238,13 @@ fn concurrent_processes_share_one_cache() {
     }
     let reference = dir.path().join("ref");
     let out = kiln(
-        &["render", "--no-cache", releases.to_str().unwrap(), "-o", reference.to_str().unwrap()],
+        &[
+            "render",
+            "--no-cache",
+            releases.to_str().unwrap(),
+            "-o",
+            reference.to_str().unwrap(),
+        ],
         &cache,
     );
     assert_eq!(out.status.code(), Some(0));

@@ -2,6 +2,6 @@
 
 mod cache;
 mod golden;
+mod kustomize;
 mod plugin;
 mod util;
-mod kustomize;
