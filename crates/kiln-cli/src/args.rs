@@ -45,7 +45,7 @@ pub(crate) struct RenderArgs {
     /// Releases: release files, folders holding a release.yaml, or folders of those.
     #[arg(required = true, value_name = "RELEASE")]
     pub(crate) releases: Vec<PathBuf>,
-    /// Write each release to DIR/<release name>.yaml (only when its content changed).
+    /// Write each release to `DIR/<release name>.yaml` (only when its content changed).
     #[arg(short, long, value_name = "DIR")]
     pub(crate) output: Option<PathBuf>,
     /// How many releases render at once [default: all cores].

@@ -121,13 +121,16 @@ pub(crate) fn render_release(
 /// engine. Bounded: past `MAX` entries it starts over.
 #[derive(Debug, Default)]
 pub(crate) struct ParseCache {
-    map: std::sync::Mutex<HashMap<(Sha, String), std::sync::Arc<Vec<Resource>>>>,
+    map: std::sync::Mutex<HashMap<(Sha, String), Parsed>>,
 }
+
+/// The resources of one parsed file.
+type Parsed = std::sync::Arc<Vec<Resource>>;
 
 impl ParseCache {
     const MAX: usize = 4096;
 
-    fn get(&self, digest: &Sha, origin: &str) -> Option<std::sync::Arc<Vec<Resource>>> {
+    fn get(&self, digest: &Sha, origin: &str) -> Option<Parsed> {
         let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
         map.get(&(*digest, origin.to_string())).cloned()
     }
