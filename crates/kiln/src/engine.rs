@@ -271,16 +271,16 @@ impl Engine {
             None => find_project_root(&canonical),
         };
         let inputs = Inputs::with_memo(root, self.memo.clone());
-        let resources = crate::kustomize::build(&inputs, Some(&self.runtime), &canonical)?;
+        let built = crate::kustomize::build(&inputs, Some(&self.runtime), &canonical)?;
         Ok(Rendered {
             name: canonical
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default(),
-            yaml: crate::yaml::emit_stream(&resources).into(),
+            yaml: crate::yaml::emit_stream(&built.resources).into(),
             key: None,
             cache_hit: false,
-            warnings: Vec::new(),
+            warnings: built.warnings,
             elapsed: start.elapsed(),
         })
     }

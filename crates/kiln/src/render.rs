@@ -37,9 +37,18 @@ pub(crate) fn render_release(
     let ctx = build_context(release, inputs)?;
 
     let mut resources = Vec::new();
+    let mut warnings = Vec::new();
     for rel in &spec.resources {
         let path = inputs.resolve(release.dir(), rel, &release_file)?;
-        load_resources(&path, inputs, runtime, parsed, &ctx, &mut resources)?;
+        load_resources(
+            &path,
+            inputs,
+            runtime,
+            parsed,
+            &ctx,
+            &mut resources,
+            &mut warnings,
+        )?;
     }
     check_duplicates(&resources, inputs)?;
 
@@ -76,7 +85,6 @@ pub(crate) fn render_release(
         }
     }
 
-    let mut warnings = Vec::new();
     for plugin in &release.plugins {
         let wasm_path = inputs.resolve(release.dir(), &plugin.wasm, &release_file)?;
         // A plugin already compiled in this process is checked by its file's digest alone;
@@ -245,18 +253,20 @@ fn load_resources(
     parsed: &ParseCache,
     ctx: &Context,
     out: &mut Vec<Resource>,
+    warnings: &mut Vec<String>,
 ) -> Result<(), Error> {
     if path.is_dir() {
         if KUSTOMIZATION_FILES.iter().any(|k| path.join(k).is_file()) {
             let built = crate::kustomize::build(inputs, Some(runtime), path)?;
-            out.extend(built);
+            out.extend(built.resources);
+            warnings.extend(built.warnings);
             return Ok(());
         }
         for item in inputs.list_dir(path)? {
             if item.is_dir || is_manifest(&item.path) {
                 // Resolve again so a symlink inside the folder cannot leave the root.
                 let resolved = inputs.resolve(path, &item.name, &path.join(&item.name))?;
-                load_resources(&resolved, inputs, runtime, parsed, ctx, out)?;
+                load_resources(&resolved, inputs, runtime, parsed, ctx, out, warnings)?;
             }
         }
         return Ok(());

@@ -180,7 +180,7 @@ impl Kustomizer<'_> {
 
     /// Runs one function on `items`.
     fn call(
-        &self,
+        &mut self,
         kust: &Loaded,
         config: &Config,
         items: Vec<Resource>,
@@ -291,6 +291,13 @@ impl Kustomizer<'_> {
                 file: self.inputs.display(&config.file),
                 source: Box::new(source),
             })?;
+        let shown = self.inputs.display(&config.file);
+        self.warnings.extend(
+            output
+                .messages
+                .into_iter()
+                .map(|m| format!("function `{function}` (`{}`): {m}", shown.display())),
+        );
         Ok(output.items)
     }
 }

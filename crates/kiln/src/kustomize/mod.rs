@@ -190,12 +190,13 @@ pub(crate) fn build(
     inputs: &Inputs,
     plugins: Option<&crate::plugin::Runtime>,
     dir: &Path,
-) -> Result<Vec<Resource>, crate::Error> {
+) -> Result<Built, crate::Error> {
     let mut k = Kustomizer {
         inputs,
         plugins,
         stack: Vec::new(),
         renames: Vec::new(),
+        warnings: Vec::new(),
     };
     let Some(file) = file::find(inputs, dir)? else {
         return Err(KustomizeError::NotFound {
@@ -218,7 +219,10 @@ pub(crate) fn build(
         file: inputs.display(&top.file),
         message,
     })?;
-    Ok(resources)
+    Ok(Built {
+        resources,
+        warnings: k.warnings,
+    })
 }
 
 /// The state of one build.
@@ -230,6 +234,17 @@ pub(crate) struct Kustomizer<'a> {
     /// Every identity change so far (oldest first), for name references and for finding
     /// the resource a generator merges into.
     pub(crate) renames: Vec<Rename>,
+    /// Warnings and infos reported by functions.
+    pub(crate) warnings: Vec<String>,
+}
+
+/// The result of building a kustomization.
+#[derive(Debug)]
+pub(crate) struct Built {
+    /// The resources, in output order.
+    pub(crate) resources: Vec<Resource>,
+    /// Warnings and infos reported by KRM functions.
+    pub(crate) warnings: Vec<String>,
 }
 
 impl Kustomizer<'_> {

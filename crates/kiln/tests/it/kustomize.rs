@@ -282,3 +282,39 @@ fn kustomize_golden_cases() {
         cases.len()
     );
 }
+
+/// Warnings a `wasip1` function reports reach the build's result, naming the function.
+#[test]
+fn function_warnings_are_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    fs::create_dir_all(root.join(".git")).unwrap();
+    fs::copy(kiln_test_artifacts::FIXTURE.path, root.join("fixture.wasm")).unwrap();
+    fs::write(
+        root.join("cm.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n",
+    )
+    .unwrap();
+    fs::write(
+        root.join("fn.yaml"),
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: warn\n  annotations:\n    config.kubernetes.io/function: |\n      wasip1:\n        file: fixture.wasm\n        sha256: {}\ndata:\n  mode: warning-result\n",
+            kiln_test_artifacts::FIXTURE.sha256
+        ),
+    )
+    .unwrap();
+    fs::write(
+        root.join("kustomization.yaml"),
+        "resources: [cm.yaml]\ntransformers: [fn.yaml]\n",
+    )
+    .unwrap();
+    let engine = kiln::Engine::builder().no_cache(true).build().unwrap();
+    let built = engine.build_kustomization(root).unwrap();
+    assert_eq!(built.resources().unwrap().len(), 1);
+    assert_eq!(built.warnings().len(), 1, "{:?}", built.warnings());
+    let w = &built.warnings()[0];
+    assert!(
+        w.contains("ConfigMap/warn") && w.contains("fixture: warning result on purpose"),
+        "{w}"
+    );
+}
