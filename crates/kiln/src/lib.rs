@@ -94,4 +94,31 @@ pub mod internals {
     pub fn emit(resources: &[crate::Resource]) -> String {
         crate::yaml::emit_stream(resources)
     }
+
+    /// Renders a template (with the fuel and recursion limits of a render) seeing `context`;
+    /// `{% include %}` loads from `includes`, keyed by path.
+    pub fn render_template(
+        source: &str,
+        context: serde_json::Value,
+        includes: std::collections::BTreeMap<String, String>,
+    ) -> Result<String, crate::Error> {
+        let ctx = crate::template::Context {
+            value: context,
+            sensitive: Vec::new(),
+        };
+        crate::template::render(
+            std::path::Path::new("t.yaml.j2"),
+            source,
+            &ctx,
+            move |name| Ok(includes.get(name).cloned()),
+        )
+        .map_err(crate::Error::from)
+    }
+
+    /// Decodes a plugin's stdout (a `ResourceList`, YAML or JSON) into its items; the error
+    /// is the reason the output is refused.
+    pub fn decode_plugin_output(stdout: &[u8]) -> Result<Vec<crate::Resource>, String> {
+        crate::plugin::krm::decode(stdout, &crate::plugin::krm::Provenance::of(&[]))
+            .map(|d| d.items)
+    }
 }

@@ -12,7 +12,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 mod compiled;
-mod krm;
+pub(crate) mod krm;
 mod module;
 mod runtime;
 mod sandbox;
