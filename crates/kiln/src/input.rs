@@ -99,10 +99,22 @@ impl Inputs {
     }
 
     fn outside(&self, referrer: &Path, rel: &str, resolved: &Path) -> InputError {
+        // A target that shares nothing with the root but `/` is shown as it is: a path
+        // climbing out of the root to the top says nothing and depends on where the
+        // project is checked out.
+        let shared = resolved
+            .components()
+            .zip(self.root.components())
+            .take_while(|(a, b)| a == b)
+            .count();
         InputError::OutsideRoot {
             referrer: self.display(referrer),
             path: PathBuf::from(rel),
-            resolved: self.display(resolved),
+            resolved: if shared <= 1 {
+                resolved.to_path_buf()
+            } else {
+                self.display(resolved)
+            },
         }
     }
 
