@@ -4,6 +4,8 @@
 //! - `cache-hit`: a fresh engine whose cache folder holds the compiled module (a warm
 //!   start of a new process);
 //! - `warm-call`: compiled and instantiated before, a fresh store per call;
+//! - `native-in-process`: the plugin's own work (parse, annotate, write) as a native
+//!   function call;
 //! - `native-fork`: the same plugin built for the host, run as a subprocess (what a
 //!   kustomize exec function costs).
 //!
@@ -108,6 +110,18 @@ fn plugin(c: &mut Criterion) {
         "functionConfig": config(),
     }))
     .expect("JSON");
+    // The plugin's own work, natively and in-process: parse the ResourceList, annotate,
+    // write it back. The bar a warm sandboxed call is held to.
+    let stdin_text = String::from_utf8(stdin.clone()).expect("UTF-8");
+    group.bench_function("native-in-process", |b| {
+        b.iter(|| {
+            let mut rl = kiln_plugin::ResourceList::parse(&stdin_text).expect("parses");
+            kiln_plugin_add_owner::add_owner(&mut rl).expect("annotates");
+            let out = rl.to_json();
+            assert!(out.len() > stdin_text.len());
+        })
+    });
+
     group.bench_function("native-fork", |b| {
         b.iter(|| {
             let mut child = Command::new(ADD_OWNER.native)
