@@ -135,7 +135,7 @@ pub enum InputError {
         path: PathBuf,
     },
     /// A path leaves the project root (directly, or through a symlink).
-    #[error("`{}`: `{}` leaves the project root (it resolves to `{}`)", referrer.display(), path.display(), resolved.display())]
+    #[error("`{}`: `{}` leaves the project root (it resolves to `{}`; the root is the git work tree holding the release, else its folder, or `--root DIR`)", referrer.display(), path.display(), resolved.display())]
     OutsideRoot {
         /// The file that names the path.
         referrer: PathBuf,
