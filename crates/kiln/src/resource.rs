@@ -255,7 +255,8 @@ impl fmt::Display for ResId {
     }
 }
 
-const ORDER_FIRST: &[&str] = &[
+/// kustomize's default `orderFirst` kinds.
+pub(crate) const ORDER_FIRST: &[&str] = &[
     "Namespace",
     "ResourceQuota",
     "StorageClass",
@@ -280,62 +281,48 @@ const ORDER_FIRST: &[&str] = &[
     "PodDisruptionBudget",
 ];
 
-const ORDER_LAST: &[&str] = &[
+/// kustomize's default `orderLast` kinds.
+pub(crate) const ORDER_LAST: &[&str] = &[
     "MutatingWebhookConfiguration",
     "ValidatingWebhookConfiguration",
 ];
 
-fn kind_rank(kind: &str) -> i64 {
-    if let Some(i) = ORDER_FIRST.iter().position(|k| *k == kind) {
-        return i as i64 - ORDER_FIRST.len() as i64;
-    }
-    if let Some(i) = ORDER_LAST.iter().position(|k| *k == kind) {
-        return 1 + i as i64;
-    }
-    0
-}
-
-/// kustomize's `legacySortString` of a GVK: `group_version_kind`, with `~G`, `~V`, `~K`
-/// standing in for empty fields.
-fn gvk_sort_key(id: &ResId) -> String {
-    let or = |s: &str, d: &str| {
-        if s.is_empty() {
-            d.to_string()
-        } else {
-            s.to_string()
-        }
-    };
-    format!(
-        "{}_{}_{}",
-        or(&id.group, "~G"),
-        or(&id.version, "~V"),
-        or(&id.kind, "~K")
-    )
-}
-
-/// kustomize's `legacyResIDSortString` tail: `namespace|name`, with `~X` for no namespace
-/// and `~N` for no name, compared as one string (so resources without a namespace come
-/// after those with one, and `a-b|x` sorts before `a|x`).
-fn ns_name_sort_key(id: &ResId) -> String {
-    let or = |s: &str, d: &str| {
-        if s.is_empty() {
-            d.to_string()
-        } else {
-            s.to_string()
-        }
-    };
-    format!("{}|{}", or(&id.namespace, "~X"), or(&id.name, "~N"))
-}
-
 /// Sorts resources in kustomize's default output order (stable).
 pub(crate) fn sort_legacy(resources: &mut [Resource]) {
+    sort_legacy_with(resources, ORDER_FIRST, ORDER_LAST);
+}
+
+/// kustomize's legacy order: by kind rank (the `first` kinds in their order before all
+/// others, the `last` kinds after them), then by GVK in kustomize's `legacySortString`
+/// form (`group_version_kind`, `~G`, `~V`, `~K` for empty parts), then by
+/// `namespace|name` compared as one string (`~X` for no namespace, so those come after
+/// the namespaced ones, and `a-b|x` sorts before `a|x`). Stable.
+pub(crate) fn sort_legacy_with(resources: &mut [Resource], first: &[&str], last: &[&str]) {
+    let rank = |kind: &str| -> i64 {
+        if let Some(i) = first.iter().position(|k| *k == kind) {
+            return i as i64 - first.len() as i64;
+        }
+        if let Some(i) = last.iter().position(|k| *k == kind) {
+            return 1 + i as i64;
+        }
+        0
+    };
+    let or = |s: &str, d: &str| {
+        if s.is_empty() {
+            d.to_string()
+        } else {
+            s.to_string()
+        }
+    };
     resources.sort_by_cached_key(|r| {
-        let id = r.id();
-        (
-            kind_rank(&id.kind),
-            gvk_sort_key(&id),
-            ns_name_sort_key(&id),
-        )
+        let gvk = format!(
+            "{}_{}_{}",
+            or(r.group(), "~G"),
+            or(r.version(), "~V"),
+            or(r.kind(), "~K")
+        );
+        let rest = format!("{}|{}", or(r.namespace(), "~X"), or(r.name(), "~N"));
+        (rank(r.kind()), gvk, rest)
     });
 }
 

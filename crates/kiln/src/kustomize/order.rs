@@ -2,42 +2,8 @@
 //! kustomization (`fifo` keeps the accumulation order; `legacy` may list its own
 //! `orderFirst`/`orderLast` kinds).
 
-use std::collections::HashMap;
-
 use super::file::Loaded;
-use crate::resource::Resource;
-
-/// kustomize's default `orderFirst`.
-pub(crate) const ORDER_FIRST: &[&str] = &[
-    "Namespace",
-    "ResourceQuota",
-    "StorageClass",
-    "CustomResourceDefinition",
-    "ServiceAccount",
-    "PodSecurityPolicy",
-    "Role",
-    "ClusterRole",
-    "RoleBinding",
-    "ClusterRoleBinding",
-    "ConfigMap",
-    "Secret",
-    "Endpoints",
-    "Service",
-    "LimitRange",
-    "PriorityClass",
-    "PersistentVolume",
-    "PersistentVolumeClaim",
-    "Deployment",
-    "StatefulSet",
-    "CronJob",
-    "PodDisruptionBudget",
-];
-
-/// kustomize's default `orderLast`.
-pub(crate) const ORDER_LAST: &[&str] = &[
-    "MutatingWebhookConfiguration",
-    "ValidatingWebhookConfiguration",
-];
+use crate::resource::{ORDER_FIRST, ORDER_LAST, Resource, sort_legacy_with as sort_legacy};
 
 /// Sorts `resources` as the top kustomization asks. The error names a bad `order`.
 pub(crate) fn sort(top: &Loaded, resources: &mut [Resource]) -> Result<(), String> {
@@ -69,37 +35,6 @@ pub(crate) fn sort(top: &Loaded, resources: &mut [Resource]) -> Result<(), Strin
             "`sortOptions.order` is `{other}`, expected `legacy` or `fifo`"
         )),
     }
-}
-
-/// kustomize's legacy order: by kind rank (the `first` kinds in their order before all
-/// others, the `last` kinds after them), then by `group_version_kind` (`~G`, `~V`, `~K`
-/// for empty parts), then by `namespace|name` (`~X` for no namespace, so those come after
-/// the namespaced ones).
-pub(crate) fn sort_legacy(resources: &mut [Resource], first: &[&str], last: &[&str]) {
-    let mut rank: HashMap<&str, i64> = HashMap::new();
-    for (i, k) in first.iter().enumerate() {
-        rank.insert(k, i as i64 - first.len() as i64);
-    }
-    for (i, k) in last.iter().enumerate() {
-        rank.insert(k, 1 + i as i64);
-    }
-    resources.sort_by_cached_key(|r| {
-        let or = |s: &str, d: &str| {
-            if s.is_empty() {
-                d.to_string()
-            } else {
-                s.to_string()
-            }
-        };
-        let gvk = format!(
-            "{}_{}_{}",
-            or(r.group(), "~G"),
-            or(r.version(), "~V"),
-            or(r.kind(), "~K")
-        );
-        let rest = format!("{}|{}", or(r.namespace(), "~X"), or(r.name(), "~N"));
-        (rank.get(r.kind()).copied().unwrap_or(0), gvk, rest)
-    });
 }
 
 #[cfg(test)]
