@@ -18,6 +18,14 @@ pub struct Resource {
     /// The name the resource had before any prefix/suffix/hash was added (kustomize's
     /// "original name"), used to update references.
     pub(crate) original_name: Option<String>,
+    /// The namespace the resource had before its first change of identity (namespace,
+    /// prefix, suffix or hash), as kustomize keeps it in the resource's original id.
+    pub(crate) original_namespace: Option<String>,
+    /// The name prefixes added to the resource, innermost kustomization first (kustomize's
+    /// prefix history), to choose between resources that had the same name.
+    pub(crate) name_prefixes: Vec<String>,
+    /// The name suffixes added to the resource, innermost kustomization first.
+    pub(crate) name_suffixes: Vec<String>,
 }
 
 impl Resource {
@@ -27,6 +35,9 @@ impl Resource {
             obj,
             origin: None,
             original_name: None,
+            original_namespace: None,
+            name_prefixes: Vec::new(),
+            name_suffixes: Vec::new(),
         }
     }
 

@@ -100,6 +100,18 @@ impl Kustomizer<'_> {
         for config in self.function_configs(kust, "transformers", entry)? {
             // Build state stays on the host: the function sees the resources as they are.
             let mut saved: HashMap<(String, String, String), Vec<(String, Value)>> = HashMap::new();
+            // So does each resource's history (for name references).
+            let mut history: HashMap<(String, String, String), History> = acc
+                .iter()
+                .map(|r| {
+                    let h = (
+                        r.original_namespace.clone(),
+                        r.name_prefixes.clone(),
+                        r.name_suffixes.clone(),
+                    );
+                    (key(r), h)
+                })
+                .collect();
             for r in &mut acc {
                 let Some(Value::Object(a)) = r
                     .as_object_mut()
@@ -129,6 +141,11 @@ impl Kustomizer<'_> {
                 if let Some(internal) = saved.remove(&key(r)) {
                     let a = r.metadata_map_mut("annotations");
                     a.extend(internal);
+                }
+                if let Some((namespace, prefixes, suffixes)) = history.remove(&key(r)) {
+                    r.original_namespace = namespace;
+                    r.name_prefixes = prefixes;
+                    r.name_suffixes = suffixes;
                 }
             }
         }
@@ -301,6 +318,9 @@ impl Kustomizer<'_> {
         Ok(output.items)
     }
 }
+
+/// A resource's original namespace, name prefixes and name suffixes.
+type History = (Option<String>, Vec<String>, Vec<String>);
 
 fn key(r: &Resource) -> (String, String, String) {
     (

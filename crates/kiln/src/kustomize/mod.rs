@@ -255,7 +255,6 @@ impl Kustomizer<'_> {
         kust: &Loaded,
         mut acc: Vec<Resource>,
     ) -> Result<Vec<Resource>, crate::Error> {
-        let first_rename = self.renames.len();
         self.accumulate_resources(kust, &mut acc)?;
         self.load_crds(kust)?;
         for args in &kust.k.config_map_generator {
@@ -282,13 +281,6 @@ impl Kustomizer<'_> {
         self.builtin_transformers(kust, &mut acc)?;
         for entry in &kust.k.transformers {
             acc = self.run_transformer(kust, entry, acc)?;
-        }
-        // kustomize updates name references once, at the top, choosing among resources
-        // that had the same name by the prefixes and suffixes they share with the
-        // referrer. Updating them at each level as well, with the renames made in this
-        // kustomization and below, settles those choices in the scope that made them.
-        if self.renames.len() > first_rename {
-            crate::transform::update_name_references(&mut acc, &self.renames[first_rename..])?;
         }
         Ok(acc)
     }
@@ -616,6 +608,9 @@ impl Kustomizer<'_> {
             if r.original_name.is_none() {
                 r.original_name = Some(old.clone());
             }
+            if r.original_namespace.is_none() {
+                r.original_namespace = Some(r.namespace().to_string());
+            }
             r.set_name(&new);
             self.renames.push(Rename {
                 group: r.group().to_string(),
@@ -700,6 +695,9 @@ fn merge_metadata(res: &mut Resource, old: &Resource) {
         res.set_namespace(old.namespace());
     }
     res.original_name = old.original_name.clone();
+    res.original_namespace = old.original_namespace.clone();
+    res.name_prefixes = old.name_prefixes.clone();
+    res.name_suffixes = old.name_suffixes.clone();
 }
 
 /// Appends resources, refusing a second resource with the same id (group, version, kind,

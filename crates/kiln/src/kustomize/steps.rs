@@ -55,6 +55,11 @@ impl Kustomizer<'_> {
         }
 
         if let Some(ns) = k.namespace.as_deref().filter(|n| !n.is_empty()) {
+            for r in acc.iter_mut() {
+                if r.original_namespace.is_none() {
+                    r.original_namespace = Some(r.namespace().to_string());
+                }
+            }
             let renames = transform::set_namespace_mapped(acc, ns)?;
             self.renames.extend(renames);
         }

@@ -12,8 +12,9 @@ use crate::resource::{Resource, is_cluster_scoped};
 
 /// Adds `prefix` and `suffix` to the name of every resource except the kinds kustomize
 /// leaves alone (`CustomResourceDefinition`, `APIService`, `Namespace`). Records each
-/// resource's first name in `original_name` and returns the renames for
-/// [`update_name_references`].
+/// resource's first name and namespace in `original_name` and `original_namespace`, adds
+/// the (non-empty) prefix and suffix to its prefix and suffix history, and returns the
+/// renames for [`update_name_references`].
 pub(crate) fn add_name_affixes(
     resources: &mut [Resource],
     prefix: &str,
@@ -38,6 +39,15 @@ pub(crate) fn add_name_affixes(
         let new = format!("{prefix}{old}{suffix}");
         if r.original_name.is_none() {
             r.original_name = Some(old.clone());
+        }
+        if r.original_namespace.is_none() {
+            r.original_namespace = Some(r.namespace().to_string());
+        }
+        if !prefix.is_empty() {
+            r.name_prefixes.push(prefix.to_string());
+        }
+        if !suffix.is_empty() {
+            r.name_suffixes.push(suffix.to_string());
         }
         r.set_name(&new);
         renames.push(Rename {
@@ -362,6 +372,46 @@ struct Candidate {
     /// The position of each of `previous` in the renames (`usize::MAX` for the
     /// `original_name`), to sort them.
     order: Vec<usize>,
+    /// The namespace it had before its first change of identity, when recorded.
+    original_namespace: Option<String>,
+    /// Its prefix and suffix history (see [`Resource::name_prefixes`]).
+    affixes: Affixes,
+}
+
+/// The name prefixes and suffixes a resource got, innermost kustomization first.
+#[derive(Clone, Default)]
+struct Affixes {
+    prefixes: Vec<String>,
+    suffixes: Vec<String>,
+}
+
+impl Affixes {
+    fn of(r: &Resource) -> Affixes {
+        Affixes {
+            prefixes: r.name_prefixes.clone(),
+            suffixes: r.name_suffixes.clone(),
+        }
+    }
+
+    /// kustomize's `PrefixesSuffixesEquals`: the shorter history of each kind is the end
+    /// (the outermost kustomizations) of the longer one; with `allow_empty`, an empty
+    /// history matches any.
+    fn matches(&self, other: &Affixes, allow_empty: bool) -> bool {
+        let check = |a: &[String], b: &[String]| {
+            (allow_empty && (a.is_empty() || b.is_empty())) || same_ending(a, b)
+        };
+        check(&self.prefixes, &other.prefixes) && check(&self.suffixes, &other.suffixes)
+    }
+}
+
+/// Whether the shorter list is the end of the longer one (two empty lists are; an empty
+/// list and a non-empty one are not).
+fn same_ending(a: &[String], b: &[String]) -> bool {
+    let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    if short.is_empty() {
+        return long.is_empty();
+    }
+    long.ends_with(short)
 }
 
 fn norm_ns(ns: &str) -> &str {
@@ -381,6 +431,8 @@ fn candidates(resources: &[Resource], renames: &[Rename]) -> Vec<Candidate> {
         }
         out.push(Candidate {
             order: vec![usize::MAX; previous.len()],
+            original_namespace: r.original_namespace.clone(),
+            affixes: Affixes::of(r),
             group: r.group().to_string(),
             version: r.version().to_string(),
             kind: r.kind().to_string(),
@@ -447,7 +499,11 @@ fn candidates(resources: &[Resource], renames: &[Rename]) -> Vec<Candidate> {
 /// results, e.g. a subject `{name: sa, namespace: base}` written by a base would then be
 /// moved by an overlay's `namespace:`, which kustomize does not do.
 ///
-/// Fails when a reference could mean several resources with different new names.
+/// When several resources had the name a reference holds, kustomize keeps those whose
+/// prefix and suffix history matches the referrer's (see [`Affixes::matches`]): first
+/// letting an empty history match any, then strictly. A reference that no candidate is
+/// left for is left as it is; one that is still ambiguous is an error, unless all the
+/// candidates left have the same new name.
 pub(crate) fn update_name_references(
     resources: &mut [Resource],
     renames: &[Rename],
@@ -462,6 +518,7 @@ pub(crate) fn update_name_references(
             r.version().to_string(),
             r.kind().to_string(),
         );
+        let affixes = Affixes::of(r);
         for referral in referrals() {
             for spec in referral
                 .referrers
@@ -485,7 +542,7 @@ pub(crate) fn update_name_references(
                 let mut error = None;
                 fieldspec::visit_values(r, spec, &mut |v| {
                     if error.is_none()
-                        && let Err(e) = update_value(v, &visible)
+                        && let Err(e) = update_value(v, &visible, &affixes)
                     {
                         error = Some(e);
                     }
@@ -553,15 +610,15 @@ fn role_ref_allows(referrer: &Resource, spec: &FieldSpec, c: &Candidate) -> bool
     }
 }
 
-fn update_value(v: &mut Value, cands: &[&Candidate]) -> Result<(), String> {
+fn update_value(v: &mut Value, cands: &[&Candidate], referrer: &Affixes) -> Result<(), String> {
     match v {
-        Value::String(s) => update_scalar(s, cands),
-        Value::Object(m) => update_mapping(m, cands),
+        Value::String(s) => update_scalar(s, cands, referrer),
+        Value::Object(m) => update_mapping(m, cands, referrer),
         Value::Array(items) => {
             for item in items {
                 match item {
-                    Value::String(s) => update_scalar(s, cands)?,
-                    Value::Object(m) => update_mapping(m, cands)?,
+                    Value::String(s) => update_scalar(s, cands, referrer)?,
+                    Value::Object(m) => update_mapping(m, cands, referrer)?,
                     _ => {}
                 }
             }
@@ -571,19 +628,23 @@ fn update_value(v: &mut Value, cands: &[&Candidate]) -> Result<(), String> {
     }
 }
 
-fn update_scalar(s: &mut String, cands: &[&Candidate]) -> Result<(), String> {
+fn update_scalar(s: &mut String, cands: &[&Candidate], referrer: &Affixes) -> Result<(), String> {
     let matching: Vec<&Candidate> = cands
         .iter()
         .copied()
         .filter(|c| c.previous.iter().any(|(_, n)| n == s))
         .collect();
-    if let Some(c) = pick(&matching, s, false)? {
+    if let Some(c) = pick(&matching, s, referrer)? {
         *s = c.name.clone();
     }
     Ok(())
 }
 
-fn update_mapping(m: &mut Map<String, Value>, cands: &[&Candidate]) -> Result<(), String> {
+fn update_mapping(
+    m: &mut Map<String, Value>,
+    cands: &[&Candidate],
+    referrer: &Affixes,
+) -> Result<(), String> {
     let Some(name) = m.get("name").and_then(Value::as_str).map(str::to_string) else {
         return Ok(());
     };
@@ -595,9 +656,10 @@ fn update_mapping(m: &mut Map<String, Value>, cands: &[&Candidate]) -> Result<()
                 .iter()
                 .copied()
                 .filter(|c| {
-                    c.previous
-                        .first()
-                        .is_some_and(|(o, _)| norm_ns(o) == norm_ns(ns))
+                    c.original_namespace
+                        .as_deref()
+                        .or_else(|| c.previous.first().map(|(o, _)| o.as_str()))
+                        .is_some_and(|o| norm_ns(o) == norm_ns(ns))
                 })
                 .collect();
             let pool = if original.is_empty() {
@@ -612,7 +674,7 @@ fn update_mapping(m: &mut Map<String, Value>, cands: &[&Candidate]) -> Result<()
             pool.into_iter().filter(by_name).collect()
         }
     };
-    if let Some(c) = pick(&matching, &name, true)? {
+    if let Some(c) = pick(&matching, &name, referrer)? {
         m.insert("name".into(), Value::String(c.name.clone()));
         if !c.namespace.is_empty() {
             m.insert("namespace".into(), Value::String(c.namespace.clone()));
@@ -621,22 +683,37 @@ fn update_mapping(m: &mut Map<String, Value>, cands: &[&Candidate]) -> Result<()
     Ok(())
 }
 
-/// The one candidate a reference means, if any.
+/// The one candidate a reference means, if any, as kustomize chooses it: the only one;
+/// else the only one whose prefix and suffix history matches the referrer's, an empty
+/// history matching any; else the only one whose history matches strictly; none when no
+/// candidate matches strictly; the first when all that match have the same name.
 fn pick<'a>(
     matching: &[&'a Candidate],
     name: &str,
-    with_namespace: bool,
+    referrer: &Affixes,
 ) -> Result<Option<&'a Candidate>, String> {
-    let Some(first) = matching.first() else {
+    if let [one] = matching {
+        return Ok(Some(*one));
+    }
+    let loose: Vec<&Candidate> = matching
+        .iter()
+        .copied()
+        .filter(|c| c.affixes.matches(referrer, true))
+        .collect();
+    if let [one] = loose.as_slice() {
+        return Ok(Some(*one));
+    }
+    let strict: Vec<&Candidate> = loose
+        .into_iter()
+        .filter(|c| c.affixes.matches(referrer, false))
+        .collect();
+    let Some(&first) = strict.first() else {
         return Ok(None);
     };
-    let same = |c: &&Candidate| {
-        c.name == first.name && (!with_namespace || c.namespace == first.namespace)
-    };
-    if matching.iter().all(same) {
+    if strict.iter().all(|c| c.name == first.name) {
         return Ok(Some(first));
     }
-    let mut ids: Vec<String> = matching
+    let mut ids: Vec<String> = strict
         .iter()
         .map(|c| {
             if c.namespace.is_empty() {
