@@ -634,7 +634,7 @@ fn update_scalar(s: &mut String, cands: &[&Candidate], referrer: &Affixes) -> Re
         .copied()
         .filter(|c| c.previous.iter().any(|(_, n)| n == s))
         .collect();
-    if let Some(c) = pick(&matching, s, referrer)? {
+    if let Some(c) = pick(&matching, s, referrer, false)? {
         *s = c.name.clone();
     }
     Ok(())
@@ -674,7 +674,7 @@ fn update_mapping(
             pool.into_iter().filter(by_name).collect()
         }
     };
-    if let Some(c) = pick(&matching, &name, referrer)? {
+    if let Some(c) = pick(&matching, &name, referrer, true)? {
         m.insert("name".into(), Value::String(c.name.clone()));
         if !c.namespace.is_empty() {
             m.insert("namespace".into(), Value::String(c.namespace.clone()));
@@ -686,11 +686,13 @@ fn update_mapping(
 /// The one candidate a reference means, if any, as kustomize chooses it: the only one;
 /// else the only one whose prefix and suffix history matches the referrer's, an empty
 /// history matching any; else the only one whose history matches strictly; none when no
-/// candidate matches strictly; the first when all that match have the same name.
+/// candidate matches strictly; the first when all that match have the same name (and, for
+/// a reference with a namespace field, the same namespace).
 fn pick<'a>(
     matching: &[&'a Candidate],
     name: &str,
     referrer: &Affixes,
+    with_namespace: bool,
 ) -> Result<Option<&'a Candidate>, String> {
     if let [one] = matching {
         return Ok(Some(*one));
@@ -710,7 +712,10 @@ fn pick<'a>(
     let Some(&first) = strict.first() else {
         return Ok(None);
     };
-    if strict.iter().all(|c| c.name == first.name) {
+    if strict
+        .iter()
+        .all(|c| c.name == first.name && (!with_namespace || c.namespace == first.namespace))
+    {
         return Ok(Some(first));
     }
     let mut ids: Vec<String> = strict
@@ -944,6 +949,58 @@ spec:
             err.to_string(),
             "name references: ClusterRole/cr, field `rules/resourceNames`: `cfg` could refer to ConfigMap/a/c1 and ConfigMap/b/c2"
         );
+    }
+
+    /// Checked against `kustomize build`: two bases with a ConfigMap `cfg`, under
+    /// `namePrefix: a-` and `b-`, and a Deployment referring to `cfg` in each base and in
+    /// the overlay (no prefix).
+    #[test]
+    fn same_named_resources_are_told_apart_by_their_prefixes() {
+        let doc = |name: &str| {
+            format!(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: cfg}}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: {name}}}\nspec:\n  template:\n    spec:\n      volumes: [{{name: v, configMap: {{name: cfg}}}}]\n"
+            )
+        };
+        let mut a = resources(&doc("app"));
+        let mut renames = add_name_affixes(&mut a, "a-", "");
+        let mut b = resources(&doc("app"));
+        renames.extend(add_name_affixes(&mut b, "b-", ""));
+        let mut rs = a;
+        rs.extend(b);
+        rs.extend(resources(&doc("top")).into_iter().skip(1));
+        update_name_references(&mut rs, &renames).unwrap();
+        let volume = |r: &Resource| {
+            r.to_value()["spec"]["template"]["spec"]["volumes"][0]["configMap"]["name"].clone()
+        };
+        assert_eq!(rs[1].name_prefixes, ["a-"]);
+        assert_eq!(volume(&rs[1]), "a-cfg");
+        assert_eq!(volume(&rs[3]), "b-cfg");
+        // No prefix on the referrer: both match loosely, neither strictly.
+        assert_eq!(volume(&rs[4]), "cfg");
+
+        // With the same outer prefix on all three, the overlay's reference is ambiguous.
+        let renames = add_name_affixes(&mut rs, "o-", "");
+        let err = update_name_references(&mut rs, &renames).unwrap_err();
+        assert!(
+            err.to_string()
+                .ends_with("`cfg` could refer to ConfigMap/o-a-cfg and ConfigMap/o-b-cfg"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn histories_match_by_their_outermost_entries() {
+        let v = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(same_ending(&v(&[]), &v(&[])));
+        assert!(!same_ending(&v(&[]), &v(&["a-"])));
+        assert!(same_ending(&v(&["o-"]), &v(&["a-", "o-"])));
+        assert!(!same_ending(&v(&["a-"]), &v(&["a-", "o-"])));
+        let h = |p: &[&str]| Affixes {
+            prefixes: v(p),
+            suffixes: Vec::new(),
+        };
+        assert!(h(&[]).matches(&h(&["a-"]), true));
+        assert!(!h(&[]).matches(&h(&["a-"]), false));
     }
 
     #[test]
