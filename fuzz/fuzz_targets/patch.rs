@@ -32,13 +32,15 @@ fuzz_target!(|data: &[u8]| {
         if !r.namespace().is_empty() {
             meta.insert("namespace".into(), json!(r.namespace()));
         }
+        let mut body = Map::new();
+        if let Some(v) = r.as_object().get("apiVersion") {
+            body.insert("apiVersion".into(), v.clone());
+        }
+        body.insert("kind".into(), json!(r.kind()));
+        body.insert("metadata".into(), Value::Object(meta));
         let empty = Patch {
             source: "empty".into(),
-            body: PatchBody::StrategicMerge(json!({
-                "apiVersion": r.api_version(),
-                "kind": r.kind(),
-                "metadata": meta,
-            })),
+            body: PatchBody::StrategicMerge(Value::Object(body)),
             target: None,
         };
         let mut patched = resources.clone();

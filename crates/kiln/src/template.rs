@@ -113,6 +113,7 @@ pub(crate) fn render(
         joined.to_string_lossy().replace('\\', "/").into()
     });
     env.set_loader(include);
+    bound_sized_filters(&mut env);
     let tname = name.to_string_lossy().replace('\\', "/");
     env.add_template_owned(tname.clone(), source.to_string())
         .map_err(|e| to_error(name, source, ctx, &e))?;
@@ -121,6 +122,90 @@ pub(crate) fn render(
         .map_err(|e| to_error(name, source, ctx, &e))?;
     tmpl.render(&ctx.value)
         .map_err(|e| to_error(name, source, ctx, &e))
+}
+
+/// The largest width, indent or count a filter may take: fuel bounds the steps a template
+/// runs, not the memory one step allocates, and `indent(10**18)` would abort the process.
+const MAX_FILTER_SIZE: i64 = 10_000;
+
+/// Replaces the builtin filters whose size argument allocates (`indent`, `tojson`,
+/// `slice`, `batch`, and `format` with its field widths) by ones that refuse a size over
+/// [`MAX_FILTER_SIZE`].
+fn bound_sized_filters(env: &mut Environment<'_>) {
+    use minijinja::value::{Rest, Value as J};
+    use minijinja::{Error, State, filters};
+
+    let too_big = |what: &str| {
+        Error::new(
+            ErrorKind::InvalidOperation,
+            format!("{what} is over {MAX_FILTER_SIZE}"),
+        )
+    };
+    let over = |v: &J| match v.as_i64() {
+        Some(n) => n > MAX_FILTER_SIZE,
+        None => v.is_number(),
+    };
+    for (name, inner) in [
+        ("indent", J::from_function(filters::indent)),
+        ("tojson", J::from_function(filters::tojson)),
+        ("slice", J::from_function(filters::slice)),
+        ("batch", J::from_function(filters::batch)),
+    ] {
+        env.add_filter(name, move |state: &State, args: Rest<J>| {
+            // The filtered value comes first; sizes are positional or keyword arguments.
+            for a in args.iter().skip(1) {
+                let big = match a.kind() {
+                    minijinja::value::ValueKind::Map => a
+                        .try_iter()?
+                        .any(|k| a.get_item(&k).is_ok_and(|v| over(&v))),
+                    _ => over(a),
+                };
+                if big {
+                    return Err(too_big(&format!("`{name}` size")));
+                }
+            }
+            inner.call(state, &args)
+        });
+    }
+    let format = J::from_function(filters::format);
+    env.add_filter("format", move |state: &State, args: Rest<J>| {
+        if let Some(f) = args.first().and_then(J::as_str)
+            && format_widths(f).any(|n| n > MAX_FILTER_SIZE as u128)
+        {
+            return Err(too_big("a `format` width or precision"));
+        }
+        format.call(state, &args)
+    });
+}
+
+/// The numbers in the conversion specs of a format string (`%-10.3f`, `{:>10}`).
+fn format_widths(f: &str) -> impl Iterator<Item = u128> + '_ {
+    let b = f.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        let spec_end = match b[i] {
+            b'%' => b[i + 1..]
+                .iter()
+                .position(|c| c.is_ascii_alphabetic() || *c == b'%')
+                .map_or(b.len(), |p| i + 1 + p),
+            b'{' => b[i + 1..]
+                .iter()
+                .position(|c| *c == b'}')
+                .map_or(b.len(), |p| i + 1 + p),
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        for run in f[i + 1..spec_end].split(|c: char| !c.is_ascii_digit()) {
+            if !run.is_empty() {
+                out.push(run.parse::<u128>().unwrap_or(u128::MAX));
+            }
+        }
+        i = spec_end.max(i + 1);
+    }
+    out.into_iter()
 }
 
 fn to_error(name: &Path, source: &str, ctx: &Context, outer: &minijinja::Error) -> TemplateError {
@@ -239,6 +324,40 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().starts_with("`t.j2`:1: "), "{err}");
+    }
+
+    /// Found by fuzzing (`fuzz/fuzz_targets/template.rs`): fuel does not bound what one
+    /// filter allocates, and `indent(5849261373028273721)` aborted the process.
+    #[test]
+    fn huge_filter_sizes_are_errors_not_aborts() {
+        for t in [
+            "{{ 'a\nb' | indent(5849261373028273721) }}",
+            "{{ 'a\nb' | indent(width=99999999999, first=true) }}",
+            "{% filter indent(0005849261373028273721, first=true) %}x\ny{% endfilter %}",
+            "{{ values | tojson(indent=99999999999) }}",
+            "{{ [1, 2] | slice(99999999999) }}",
+            "{{ [1, 2] | batch(99999999999) }}",
+            "{{ '%99999999999d' | format(1) }}",
+            "{{ '%.99999999999f' | format(1.5) }}",
+            "{{ [1, 2] | slice(1e300) }}",
+        ] {
+            let err = render(
+                Path::new("t.j2"),
+                t,
+                &ctx(json!({"values": {}})),
+                no_include,
+            )
+            .unwrap_err();
+            assert!(err.to_string().contains("is over 10000"), "{t}: {err}");
+        }
+        let out = render(
+            Path::new("t.j2"),
+            "{{ 'a\nb' | indent(2) }}|{{ '%5d' | format(7) }}|{{ [1, 2, 3] | batch(2) | list | length }}|{{ 'port-123456-%s' | format(1) }}",
+            &ctx(json!({})),
+            no_include,
+        )
+        .unwrap();
+        assert_eq!(out, "a\n  b|    7|2|port-123456-1");
     }
 
     #[test]

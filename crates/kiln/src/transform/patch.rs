@@ -256,7 +256,7 @@ pub(crate) fn strategic_merge(
     if directive(patch) == Some("delete") {
         return Ok(Outcome::Deleted);
     }
-    let api_version = r.api_version().to_string();
+    let api_version = r.as_object().get("apiVersion").cloned();
     let kind = r.kind().to_string();
     let name = r
         .as_object()
@@ -276,7 +276,14 @@ pub(crate) fn strategic_merge(
         }
         _ => merge_map(obj, patch, ty, "")?,
     }
-    obj.insert("apiVersion".into(), Value::String(api_version));
+    match api_version {
+        Some(v) => {
+            obj.insert("apiVersion".into(), v);
+        }
+        None => {
+            obj.shift_remove("apiVersion");
+        }
+    }
     obj.insert("kind".into(), Value::String(kind));
     let meta = r.metadata_mut();
     match name {
@@ -714,6 +721,20 @@ spec:
                 None => e.to_string(),
             })
             .collect()
+    }
+
+    /// Found by fuzzing (`fuzz/fuzz_targets/patch.rs`): a strategic merge patch gave a
+    /// resource without `apiVersion` an `apiVersion: ''` it never had.
+    #[test]
+    fn smp_adds_no_api_version_to_a_resource_without_one() {
+        let res = "kind: Widget\nmetadata:\n  name: w\nspec: {a: 1}\n";
+        let rs = patched(res, "kind: Widget\nmetadata:\n  name: w\n");
+        assert_eq!(rs, resources(res));
+        let rs = patched(res, "kind: Widget\nmetadata:\n  name: w\nspec: {b: 2}\n");
+        assert_eq!(
+            emit(&rs),
+            "kind: Widget\nmetadata:\n  name: w\nspec:\n  a: 1\n  b: 2\n"
+        );
     }
 
     /// Checked against `kustomize build`: patch elements come first in the patch's order,

@@ -27,12 +27,23 @@ fn indent(out: &mut String, n: usize) {
     out.extend(std::iter::repeat_n(' ', n));
 }
 
+/// The longest key written as `key: value` (bytes, quotes included). YAML readers give up
+/// on an implicit key after 1024 characters, so a longer key is written as an explicit
+/// `? key` entry with `: value` on the next line.
+const MAX_IMPLICIT_KEY: usize = 1000;
+
 fn write_map(out: &mut String, m: &serde_json::Map<String, Value>, ind: usize) {
     for (i, (k, v)) in m.iter().enumerate() {
         if i > 0 {
             indent(out, ind);
         }
+        let start = out.len();
         write_str(out, k, ind, true);
+        if out.len() - start > MAX_IMPLICIT_KEY {
+            out.insert_str(start, "? ");
+            out.push('\n');
+            indent(out, ind);
+        }
         out.push(':');
         write_value_after_key(out, v, ind);
     }
@@ -338,6 +349,27 @@ mod tests {
         ] {
             round_trip(&json!({"k": s, "l": [s]}));
         }
+    }
+
+    /// Found by fuzzing (`fuzz/fuzz_targets/yaml_roundtrip.rs`): a key over 1024
+    /// characters was written as `key: value`, which YAML readers refuse.
+    #[test]
+    fn long_keys_are_explicit() {
+        let long = "k".repeat(1100);
+        let quoted = format!("({})", "'".repeat(600));
+        for k in [long.as_str(), quoted.as_str()] {
+            let v = json!({
+                "a": 1,
+                k: "v",
+                "m": {k: {"x": [1]}, "y": 2},
+                "s": [{k: [{"z": 1}]}, {"b": 1, k: null}],
+            });
+            round_trip(&v);
+        }
+        assert_eq!(
+            to_string(&json!({long.as_str(): 1})),
+            format!("? {long}\n: 1\n")
+        );
     }
 
     #[test]
