@@ -107,7 +107,7 @@ fn write_str(out: &mut String, s: &str, ind: usize, is_key: bool) {
         out.push_str(s);
     } else if !is_key && literal_ok(s) {
         write_literal(out, s, ind);
-    } else if s.chars().all(|c| !c.is_control()) {
+    } else if !s.chars().any(needs_escape) {
         out.push('\'');
         out.push_str(&s.replace('\'', "''"));
         out.push('\'');
@@ -211,12 +211,18 @@ fn looks_like_non_string(s: &str) -> bool {
     false
 }
 
+/// Characters only a double-quoted string can hold: control characters, and the
+/// characters YAML readers take for line breaks (U+2028, U+2029) or a byte order mark.
+fn needs_escape(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{feff}')
+}
+
 /// Multi-line text without characters a literal block cannot hold as they are.
 fn literal_ok(s: &str) -> bool {
     s.contains('\n')
         && !s.starts_with(' ')
         && !s.starts_with('\n')
-        && !s.chars().any(|c| c.is_control() && c != '\n')
+        && !s.chars().any(|c| needs_escape(c) && c != '\n')
         && !s.lines().any(|l| l.ends_with(' '))
 }
 
@@ -250,7 +256,7 @@ fn write_double_quoted(out: &mut String, s: &str) {
             '\n' => out.push_str("\\n"),
             '\t' => out.push_str("\\t"),
             '\r' => out.push_str("\\r"),
-            c if c.is_control() => {
+            c if needs_escape(c) => {
                 let _ = write!(out, "\\u{:04x}", c as u32);
             }
             c => out.push(c),
@@ -346,6 +352,12 @@ mod tests {
             "\u{1}",
             "ünï",
             "line\n  indented\n",
+            // Found by fuzzing (`fuzz/fuzz_targets/yaml_roundtrip.rs`): YAML readers break
+            // lines at U+2028 and U+2029, inside a literal block or quotes too.
+            "a\u{2028}b: c",
+            "a\nb\u{2029}c: d\n",
+            "x\u{feff}y",
+            "\u{85}next line",
         ] {
             round_trip(&json!({"k": s, "l": [s]}));
         }
