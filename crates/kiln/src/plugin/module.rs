@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::sync::OnceLock;
 
-use wasmparser::{Encoding, ExternalKind, Parser, Payload, TypeRef};
+use wasmparser::{CompositeInnerType, Encoding, ExternalKind, Parser, Payload, TypeRef};
 
 use super::sandbox::{Host, Sandbox, WASI_MODULE};
 use super::{Digest, Limits, PluginError};
@@ -52,6 +52,11 @@ pub(crate) fn inspect(bytes: &[u8]) -> Result<Shape, String> {
     let provided = wasi_functions();
     let mut sdk_version = None;
     let mut has_start = false;
+    // Function types by type index, the type index of each function (imports first),
+    // and the index of the function exported as `_start`.
+    let mut types: Vec<Option<(usize, usize)>> = Vec::new();
+    let mut functions: Vec<u32> = Vec::new();
+    let mut start = None;
     for payload in Parser::new(0).parse_all(bytes) {
         let payload = payload.map_err(|e| format!("invalid wasm: {e}"))?;
         match payload {
@@ -67,8 +72,9 @@ pub(crate) fn inspect(bytes: &[u8]) -> Result<Shape, String> {
                 for import in reader.into_imports() {
                     let import = import.map_err(|e| format!("invalid wasm: {e}"))?;
                     let what = match import.ty {
-                        TypeRef::Func(_) => {
+                        TypeRef::Func(ty) => {
                             if import.module == WASI_MODULE && provided.contains(import.name) {
+                                functions.push(ty);
                                 continue;
                             }
                             "function"
@@ -90,7 +96,26 @@ pub(crate) fn inspect(bytes: &[u8]) -> Result<Shape, String> {
                     let export = export.map_err(|e| format!("invalid wasm: {e}"))?;
                     if export.name == "_start" && export.kind == ExternalKind::Func {
                         has_start = true;
+                        start = Some(export.index);
                     }
+                }
+            }
+            Payload::TypeSection(reader) => {
+                for group in reader {
+                    let group = group.map_err(|e| format!("invalid wasm: {e}"))?;
+                    for ty in group.into_types() {
+                        types.push(match &ty.composite_type.inner {
+                            CompositeInnerType::Func(f) => {
+                                Some((f.params().len(), f.results().len()))
+                            }
+                            _ => None,
+                        });
+                    }
+                }
+            }
+            Payload::FunctionSection(reader) => {
+                for ty in reader {
+                    functions.push(ty.map_err(|e| format!("invalid wasm: {e}"))?);
                 }
             }
             Payload::CustomSection(section) if section.name() == SDK_SECTION => {
@@ -101,6 +126,17 @@ pub(crate) fn inspect(bytes: &[u8]) -> Result<Shape, String> {
     }
     if !has_start {
         return Err("has no _start: not a WASI command module".into());
+    }
+    let start_type = start
+        .and_then(|f| functions.get(f as usize))
+        .and_then(|t| types.get(*t as usize).copied().flatten());
+    if let Some((params, results)) = start_type
+        && (params, results) != (0, 0)
+    {
+        return Err(format!(
+            "its _start takes {params} parameters and returns {results} results; a WASI \
+             command's takes and returns none"
+        ));
     }
     Ok(Shape { sdk_version })
 }

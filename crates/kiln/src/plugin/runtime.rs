@@ -330,16 +330,25 @@ enum Stopped {
 
 /// Instantiates and calls `_start`: the exit code, or what stopped the guest.
 fn run_start(store: &mut Store<Host>, pre: &InstancePre<Host>) -> Result<i32, Stopped> {
-    let instance = pre.instantiate(&mut *store).map_err(Stopped::Instantiate)?;
+    let guest = |e: wasmtime::Error| match e.downcast_ref::<I32Exit>() {
+        Some(exit) => Ok(exit.0),
+        None => Err(Stopped::Run(e)),
+    };
+    let instance = match pre.instantiate(&mut *store) {
+        Ok(instance) => instance,
+        // The module's own code ran (its start function or an out-of-bounds data
+        // segment): a trap, a time limit or an exit of the guest, not of the host.
+        Err(e) if e.downcast_ref::<Trap>().is_some() || e.downcast_ref::<I32Exit>().is_some() => {
+            return guest(e);
+        }
+        Err(e) => return Err(Stopped::Instantiate(e)),
+    };
     let start = instance
         .get_typed_func::<(), ()>(&mut *store, "_start")
         .map_err(Stopped::Instantiate)?;
     match start.call(&mut *store, ()) {
         Ok(()) => Ok(0),
-        Err(e) => match e.downcast_ref::<I32Exit>() {
-            Some(exit) => Ok(exit.0),
-            None => Err(Stopped::Run(e)),
-        },
+        Err(e) => guest(e),
     }
 }
 
@@ -405,6 +414,11 @@ fn classify(fail: &Failure<'_>, e: wasmtime::Error, stderr: String, stdout: &[u8
             if let Some(errors) = reported_errors(stdout) {
                 return fail.results(errors);
             }
+            // Rust's allocator aborts on a request it cannot serve, some too big to
+            // even ask the memory to grow (so the limiter never saw them).
+            if let Some(requested) = failed_allocation(&stderr) {
+                return fail.memory(requested, stderr);
+            }
             PluginError::Trap {
                 plugin,
                 digest,
@@ -463,6 +477,17 @@ fn deep_recursion(e: &wasmtime::Error) -> bool {
         .filter(|f| f.func_index() == window[0].func_index())
         .count();
     repeats * 8 >= WINDOW
+}
+
+/// The size of a failed allocation that Rust's standard library reported on stderr
+/// (`memory allocation of N bytes failed`) before aborting.
+fn failed_allocation(stderr: &str) -> Option<u64> {
+    stderr.lines().find_map(|line| {
+        line.strip_prefix("memory allocation of ")?
+            .strip_suffix(" bytes failed")?
+            .parse()
+            .ok()
+    })
 }
 
 /// Error results in a failed plugin's stdout, when it wrote a readable `ResourceList`

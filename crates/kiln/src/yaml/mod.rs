@@ -19,6 +19,13 @@ pub(crate) const MAX_DEPTH: usize = 200;
 
 /// Parses every document of a YAML stream into JSON values, skipping empty documents.
 pub(crate) fn parse_stream(text: &str, file: &Path) -> Result<Vec<Value>, YamlError> {
+    if let Some(pos) = flow_too_deep(text) {
+        return Err(YamlError::new(
+            file,
+            Some(pos),
+            format!("document nests deeper than {MAX_DEPTH} levels"),
+        ));
+    }
     let mut out = Vec::new();
     for doc in serde_yaml::Deserializer::from_str(text) {
         let value =
@@ -101,6 +108,56 @@ fn push_resource(
 fn is_list_kind(kind: &str) -> bool {
     // kustomize unwraps `List` and typed lists such as `ConfigMapList`.
     kind.ends_with("List")
+}
+
+/// Where the text opens a flow collection (`[` or `{`) deeper than [`MAX_DEPTH`], as line
+/// and column. The YAML scanner's work per token grows with the flow depth, so a deep
+/// stack of brackets would take quadratic time before any depth limit of the parser is
+/// reached; this linear pass refuses it first. It skips comments and quoted strings; a
+/// bracket in a block scalar is counted too, which matters only for text with hundreds
+/// of unclosed brackets.
+fn flow_too_deep(text: &str) -> Option<(usize, usize)> {
+    let (mut depth, mut line, mut column) = (0usize, 1usize, 0usize);
+    let mut quote = None;
+    let mut comment = false;
+    let mut prev = '\n';
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        column += 1;
+        if c == '\n' {
+            // A comment ends with its line; a quoted scalar may go on.
+            (line, column, comment) = (line + 1, 0, false);
+        } else if comment {
+            // Skipped.
+        } else if let Some(q) = quote {
+            if c == '\\' && q == '"' {
+                chars.next();
+                column += 1;
+            } else if c == q {
+                if q == '\'' && chars.peek() == Some(&'\'') {
+                    chars.next();
+                    column += 1;
+                } else {
+                    quote = None;
+                }
+            }
+        } else {
+            match c {
+                '#' if prev.is_whitespace() => comment = true,
+                '"' | '\'' if !prev.is_alphanumeric() => quote = Some(c),
+                '[' | '{' => {
+                    depth += 1;
+                    if depth > MAX_DEPTH {
+                        return Some((line, column));
+                    }
+                }
+                ']' | '}' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+        prev = c;
+    }
+    None
 }
 
 /// Converts a YAML value to JSON: keys become strings, tags are dropped, and nesting is
@@ -231,6 +288,24 @@ mod tests {
         let v = parse_one(text, p()).unwrap();
         let again = parse_one(&emit_value(&v), p()).unwrap();
         assert_eq!(v, again);
+    }
+
+    #[test]
+    fn deep_flow_nesting_is_refused_before_parsing() {
+        let text = format!(
+            "a: {}1{}\n",
+            "[".repeat(MAX_DEPTH + 1),
+            "]".repeat(MAX_DEPTH + 1)
+        );
+        let err = parse_stream(&text, p()).unwrap_err();
+        assert_eq!((err.line, err.column), (Some(1), Some(MAX_DEPTH + 4)));
+        // Brackets in comments and quoted strings do not count; closed ones do not add up.
+        let many = "[".repeat(MAX_DEPTH * 2);
+        let text = format!(
+            "# {many}\na: '{many}'\nb: \"{many}\"\nc: [{}]\n",
+            "[], ".repeat(MAX_DEPTH * 2)
+        );
+        parse_stream(&text, p()).unwrap();
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 mod cache;
 mod golden;
+mod hostile;
 mod kustomize;
 mod plugin;
 mod util;
