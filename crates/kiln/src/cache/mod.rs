@@ -289,7 +289,15 @@ impl Cache {
         Ok(stats)
     }
 
+    /// The entries of a bucket (temporary files of writes under way, or of writers that
+    /// were killed, left out).
     fn entries(&self, bucket: Bucket) -> Result<Vec<(PathBuf, std::fs::Metadata)>, CacheError> {
+        let mut all = self.files(bucket)?;
+        all.retain(|(p, _)| !is_temporary(p));
+        Ok(all)
+    }
+
+    fn files(&self, bucket: Bucket) -> Result<Vec<(PathBuf, std::fs::Metadata)>, CacheError> {
         let root = self.dir.join(bucket.dir_name());
         let mut out = Vec::new();
         walk(&root, &mut out).map_err(|source| CacheError::Io {
@@ -299,9 +307,36 @@ impl Cache {
         Ok(out)
     }
 
+    /// Removes temporary files older than an hour: what a writer killed mid-write leaves.
+    /// A live writer renames its file within moments, so an hour-old one is abandoned.
+    fn remove_stale_temporaries(&self) -> Result<Vec<(PathBuf, u64)>, CacheError> {
+        let mut removed = Vec::new();
+        let now = SystemTime::now();
+        for bucket in Bucket::ALL {
+            for (path, meta) in self.files(bucket)? {
+                let old = meta
+                    .modified()
+                    .ok()
+                    .and_then(|t| now.duration_since(t).ok())
+                    .is_some_and(|age| age > STALE_TEMPORARY);
+                if is_temporary(&path) && old {
+                    match std::fs::remove_file(&path) {
+                        Ok(()) => removed.push((path, meta.len())),
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(source) => return Err(CacheError::Io { path, source }),
+                    }
+                }
+            }
+        }
+        Ok(removed)
+    }
+
     /// Checks every render and index entry; removes the bad ones.
     pub fn verify(&self) -> Result<VerifyReport, CacheError> {
         let mut report = VerifyReport::default();
+        report
+            .removed
+            .extend(self.remove_stale_temporaries()?.into_iter().map(|(p, _)| p));
         for bucket in [Bucket::Renders, Bucket::Index] {
             for (path, _) in self.entries(bucket)? {
                 report.checked += 1;
@@ -327,6 +362,11 @@ impl Cache {
         max_age: Option<Duration>,
         max_bytes: Option<u64>,
     ) -> Result<PruneReport, CacheError> {
+        let mut report = PruneReport::default();
+        for (_, len) in self.remove_stale_temporaries()? {
+            report.removed += 1;
+            report.freed += len;
+        }
         let mut all = Vec::new();
         for bucket in Bucket::ALL {
             all.extend(self.entries(bucket)?);
@@ -341,7 +381,6 @@ impl Cache {
         // Oldest first.
         all.sort_by_key(|(_, m)| std::cmp::Reverse(age(m)));
         let mut total: u64 = all.iter().map(|(_, m)| m.len()).sum();
-        let mut report = PruneReport::default();
         for (path, meta) in all {
             let too_old = max_age.is_some_and(|a| age(&meta) > a);
             let too_big = max_bytes.is_some_and(|b| total > b);
@@ -375,11 +414,19 @@ fn walk(dir: &Path, out: &mut Vec<(PathBuf, std::fs::Metadata)>) -> std::io::Res
         let name = entry.file_name();
         if meta.is_dir() {
             walk(&entry.path(), out)?;
-        } else if !name.to_string_lossy().starts_with(".tmp") {
+        } else {
             out.push((entry.path(), meta));
         }
     }
     Ok(())
+}
+
+/// How old a temporary file must be before `verify` and `prune` remove it.
+const STALE_TEMPORARY: Duration = Duration::from_secs(3600);
+
+fn is_temporary(path: &Path) -> bool {
+    path.file_name()
+        .is_some_and(|n| n.to_string_lossy().starts_with(".tmp"))
 }
 
 /// Joins a recorded relative path to the root, refusing anything that could leave it.

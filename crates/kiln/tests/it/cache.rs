@@ -332,3 +332,42 @@ fn prune_by_size_removes_entries() {
     assert!(report.removed >= 6, "{report:?}");
     assert_eq!(c.stats().unwrap().buckets[0].1, 0);
 }
+
+/// A writer killed mid-write leaves a temporary file: never read as an entry, and removed
+/// by `verify` and `prune` once it is an hour old (a live writer's is left alone).
+#[test]
+fn abandoned_temporary_files_are_cleaned_up() {
+    let cache = tempfile::tempdir().unwrap();
+    let shard = cache.path().join("renders-v1/ab");
+    fs::create_dir_all(&shard).unwrap();
+    let stale = shard.join(".tmpSTALE");
+    let fresh = shard.join(".tmpFRESH");
+    fs::write(&stale, b"half an entry").unwrap();
+    fs::write(&fresh, b"being written").unwrap();
+    let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+    fs::File::options()
+        .write(true)
+        .open(&stale)
+        .unwrap()
+        .set_modified(two_hours_ago)
+        .unwrap();
+    let c = kiln::Cache::open(cache.path());
+    assert_eq!(
+        c.stats().unwrap().buckets[0].1,
+        0,
+        "temporaries are not entries"
+    );
+    let report = c.verify().unwrap();
+    assert_eq!(report.removed, vec![stale.clone()]);
+    assert!(fresh.exists());
+    fs::write(&stale, b"again").unwrap();
+    fs::File::options()
+        .write(true)
+        .open(&stale)
+        .unwrap()
+        .set_modified(two_hours_ago)
+        .unwrap();
+    let pruned = c.prune(None, None).unwrap();
+    assert_eq!((pruned.removed, pruned.freed), (1, 5));
+    assert!(!stale.exists() && fresh.exists());
+}
