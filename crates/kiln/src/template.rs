@@ -174,8 +174,35 @@ fn bound_sized_filters(env: &mut Environment<'_>) {
         {
             return Err(too_big("a `format` width or precision"));
         }
+        if let Some(f) = args.first().and_then(J::as_str)
+            && !format_keys_ascii(f)
+        {
+            // minijinja 2 slices `%(key)` byte by byte and panics inside a non-ASCII key.
+            return Err(Error::new(
+                ErrorKind::InvalidOperation,
+                "a `format` key `%(...)` must be ASCII",
+            ));
+        }
         format.call(state, &args)
     });
+}
+
+/// Whether every `%(key)` of a printf-style format string is ASCII (`%%` is a literal `%`).
+fn format_keys_ascii(f: &str) -> bool {
+    let mut rest = f;
+    while let Some(i) = rest.find('%') {
+        rest = &rest[i + 1..];
+        if let Some(r) = rest.strip_prefix('%') {
+            rest = r;
+        } else if let Some(r) = rest.strip_prefix('(') {
+            let key = r.split(')').next().unwrap_or(r);
+            if !key.is_ascii() {
+                return false;
+            }
+            rest = r;
+        }
+    }
+    true
 }
 
 /// The numbers in the conversion specs of a format string (`%-10.3f`, `{:>10}`).
@@ -358,6 +385,27 @@ mod tests {
         )
         .unwrap();
         assert_eq!(out, "a\n  b|    7|2|port-123456-1");
+    }
+
+    /// Found by fuzzing (`fuzz/fuzz_targets/template.rs`): minijinja panicked on a
+    /// non-ASCII `%(key)` in a `format` string.
+    #[test]
+    fn format_with_a_non_ascii_key_is_an_error_not_a_panic() {
+        for t in [
+            "{{ '%(凞)s' | format(a=1) }}",
+            "{{ 'x %(ké' | format(1) }}",
+            "{% filter format %}0%({{ ['H凞'] }}s{% endfilter %}",
+        ] {
+            let err = render(Path::new("t.j2"), t, &ctx(json!({})), no_include).unwrap_err();
+            assert!(err.to_string().contains("must be ASCII"), "{t}: {err}");
+        }
+        for t in [
+            "{{ '%%(凞)s %s' | format(1) }}",
+            "{{ '%é' | format(1) }}",
+            "{{ 'é%s' | format(1) }}",
+        ] {
+            let _ = render(Path::new("t.j2"), t, &ctx(json!({})), no_include);
+        }
     }
 
     #[test]
