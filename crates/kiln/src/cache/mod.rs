@@ -411,7 +411,6 @@ fn walk(dir: &Path, out: &mut Vec<(PathBuf, std::fs::Metadata)>) -> std::io::Res
     for entry in rd {
         let entry = entry?;
         let meta = entry.metadata()?;
-        let name = entry.file_name();
         if meta.is_dir() {
             walk(&entry.path(), out)?;
         } else {

@@ -122,6 +122,9 @@ impl MemoryLimiter {
     }
 }
 
+/// The most elements a plugin's table may have (wasmtime's pooling default).
+const MAX_TABLE_ELEMENTS: usize = 20_000;
+
 impl ResourceLimiter for MemoryLimiter {
     fn memory_growing(
         &mut self,
@@ -139,11 +142,12 @@ impl ResourceLimiter for MemoryLimiter {
     fn table_growing(
         &mut self,
         _current: usize,
-        _desired: usize,
+        desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        // Tables are bounded by the engine's per-table element limit.
-        Ok(true)
+        // The instance pool caps tables at this size; the same cap holds when kiln runs
+        // without the pool.
+        Ok(desired <= MAX_TABLE_ELEMENTS)
     }
 
     fn instances(&self) -> usize {
