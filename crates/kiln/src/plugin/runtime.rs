@@ -516,6 +516,12 @@ fn pool_size() -> u32 {
 fn engine_config(pool: Option<u32>) -> Config {
     let mut config = Config::new();
     config.epoch_interruption(true);
+    // Compile on the calling thread. wasmtime's parallel compilation runs on the rayon pool
+    // of the caller, which is the fleet's render pool: a render thread waiting for another
+    // to finish compiling the same plugin could then hold the very worker the compile
+    // needs, and the fleet would deadlock. Fleets compile different plugins in parallel
+    // anyway.
+    config.parallel_compilation(false);
     // Deep enough to tell a runaway recursion from a plain out-of-bounds access; only
     // traps pay for it.
     config.wasm_backtrace_max_frames(std::num::NonZeroUsize::new(BACKTRACE_FRAMES));
