@@ -3,41 +3,27 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn kiln(args: &[&str], cache: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kiln"))
-        .args(args)
-        .env("KILN_CACHE_DIR", cache)
-        .output()
-        .unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn write(path: &Path, text: &str) {
-    fs::create_dir_all(path.parent().unwrap()).unwrap();
-    fs::write(path, text).unwrap();
-}
+mod common;
+use common::{kiln, stderr, write};
 
 /// `n` releases sharing a base, under `root/releases/`; `root` is a git work tree, so it
 /// is the project root.
 fn fleet(root: &Path, n: usize) -> PathBuf {
     fs::create_dir_all(root.join(".git")).unwrap();
     write(
-        &root.join("base/deploy.yaml"),
+        root.join("base/deploy.yaml"),
         "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: api\nspec:\n  template:\n    spec:\n      containers:\n      - name: api\n        image: example.com/api:1.0\n",
     );
     write(
-        &root.join("base/config.yaml.j2"),
+        root.join("base/config.yaml.j2"),
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\ndata:\n  customer: {{ release.name }}\n",
     );
     for i in 0..n {
         write(
-            &root.join(format!("releases/cust-{i:03}/release.yaml")),
-            &format!(
+            root.join(format!("releases/cust-{i:03}/release.yaml")),
+            format!(
                 "apiVersion: kiln.dev/v1alpha1\nkind: Release\nmetadata:\n  name: cust-{i:03}\nspec:\n  namespace: cust-{i:03}\n  resources: [../../base]\n  images:\n  - {{name: example.com/api, newTag: \"1.{i}.0\"}}\n"
             ),
         );
@@ -102,7 +88,7 @@ fn a_failing_release_does_not_stop_the_others_and_exits_1() {
     let dir = tempfile::tempdir().unwrap();
     let releases = fleet(dir.path(), 3);
     write(
-        &releases.join("cust-001/release.yaml"),
+        releases.join("cust-001/release.yaml"),
         "apiVersion: kiln.dev/v1alpha1\nkind: Release\nmetadata:\n  name: cust-001\nspec:\n  resources: [missing.yaml]\n",
     );
     let out_dir = dir.path().join("out");

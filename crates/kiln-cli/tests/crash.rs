@@ -9,28 +9,13 @@
 use std::fs;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use kiln_test_artifacts::{ADD_OWNER, FIXTURE};
 
-fn kiln(args: &[&str], cache: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kiln"))
-        .args(args)
-        .env("KILN_CACHE_DIR", cache)
-        .output()
-        .unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn write(path: impl AsRef<Path>, text: impl AsRef<[u8]>) {
-    let path = path.as_ref();
-    fs::create_dir_all(path.parent().unwrap()).unwrap();
-    fs::write(path, text).unwrap();
-}
+mod common;
+use common::{kiln, stderr, write};
 
 /// `n` releases under `root/releases/`, each with a few resources and the add-owner
 /// plugin (so a cold run writes renders, index entries and a compiled module).

@@ -1,0 +1,26 @@
+//! Helpers shared by the `kiln` binary's test files.
+
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// Runs `kiln` with `args` and `KILN_CACHE_DIR` set to `cache`.
+pub(crate) fn kiln(args: &[&str], cache: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .args(args)
+        .env("KILN_CACHE_DIR", cache)
+        .output()
+        .unwrap()
+}
+
+/// The captured stderr, as text.
+pub(crate) fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Writes a file, creating its folder.
+pub(crate) fn write(path: impl AsRef<Path>, text: impl AsRef<[u8]>) {
+    let path = path.as_ref();
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(path, text).unwrap();
+}
