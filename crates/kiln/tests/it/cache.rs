@@ -21,6 +21,13 @@ fn write(path: &Path, text: &str) {
     fs::write(path, text).unwrap();
 }
 
+/// Replaces `from` with `to` in the file at `path`.
+fn replace_in(path: &Path, from: &str, to: &str) {
+    let text = fs::read_to_string(path).unwrap();
+    assert!(text.contains(from), "`{from}` not in {}", path.display());
+    write(path, &text.replace(from, to));
+}
+
 fn release_text(name: &str, extra: &str) -> String {
     format!(
         "apiVersion: kiln.dev/v1alpha1\nkind: Release\nmetadata:\n  name: {name}\nspec:\n  namespace: {name}\n  resources: [../../base]\n{extra}"
@@ -132,11 +139,11 @@ fn each_input_change_invalidates_exactly_the_releases_that_read_it() {
         (
             "a release field",
             Box::new(|r| {
-                let p = r.join("releases/a/release.yaml");
-                let t = fs::read_to_string(&p)
-                    .unwrap()
-                    .replace("namespace: a", "namespace: a2");
-                write(&p, &t);
+                replace_in(
+                    &r.join("releases/a/release.yaml"),
+                    "namespace: a",
+                    "namespace: a2",
+                )
             }),
             &["a"],
         ),
@@ -147,13 +154,7 @@ fn each_input_change_invalidates_exactly_the_releases_that_read_it() {
         ),
         (
             "a file under a shared base",
-            Box::new(|r| {
-                let p = r.join("base/deploy.yaml");
-                let t = fs::read_to_string(&p)
-                    .unwrap()
-                    .replace("replicas: 1", "replicas: 2");
-                write(&p, &t);
-            }),
+            Box::new(|r| replace_in(&r.join("base/deploy.yaml"), "replicas: 1", "replicas: 2")),
             &["a", "b", "c"],
         ),
         (
@@ -168,11 +169,11 @@ fn each_input_change_invalidates_exactly_the_releases_that_read_it() {
         (
             "a resource file one release reads",
             Box::new(|r| {
-                let p = r.join("releases/b/extra/pdb.yaml");
-                let t = fs::read_to_string(&p)
-                    .unwrap()
-                    .replace("minAvailable: 1", "minAvailable: 2");
-                write(&p, &t);
+                replace_in(
+                    &r.join("releases/b/extra/pdb.yaml"),
+                    "minAvailable: 1",
+                    "minAvailable: 2",
+                )
             }),
             &["b"],
         ),
