@@ -3,10 +3,9 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 mod common;
-use common::{kiln, stderr, write};
+use common::{kiln, render_command, stderr, write};
 
 /// `n` releases sharing a base, under `root/releases/`; `root` is a git work tree, so it
 /// is the project root.
@@ -205,14 +204,7 @@ fn concurrent_processes_share_one_cache() {
     let children: Vec<_> = (0..4)
         .map(|i| {
             let out_dir = dir.path().join(format!("out-{i}"));
-            Command::new(env!("CARGO_BIN_EXE_kiln"))
-                .args([
-                    "render",
-                    releases.to_str().unwrap(),
-                    "-o",
-                    out_dir.to_str().unwrap(),
-                ])
-                .env("KILN_CACHE_DIR", &cache)
+            render_command(&releases, &out_dir, &cache)
                 .stderr(std::process::Stdio::piped())
                 .spawn()
                 .unwrap()

@@ -9,13 +9,13 @@
 use std::fs;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use kiln_test_artifacts::{ADD_OWNER, FIXTURE};
 
 mod common;
-use common::{kiln, stderr, write};
+use common::{kiln, render_command, stderr, write};
 
 /// `n` releases under `root/releases/`, each with a few resources and the add-owner
 /// plugin (so a cold run writes renders, index entries and a compiled module).
@@ -101,17 +101,7 @@ fn kill_then_check(n: usize, ready: impl Fn(&Path) -> bool) {
     let releases = fleet(dir.path(), n);
     let cache = dir.path().join("cache");
     let out = dir.path().join("out");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kiln"))
-        .args([
-            "render",
-            releases.to_str().unwrap(),
-            "-o",
-            out.to_str().unwrap(),
-            "-j",
-            "2",
-        ])
-        .env("KILN_CACHE_DIR", &cache)
-        .stdout(Stdio::null())
+    let mut child = render_command(&releases, &out, &cache)
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
@@ -214,17 +204,7 @@ fn eight_processes_share_one_cold_cache() {
     let children: Vec<_> = (0..8)
         .map(|i| {
             let out_dir = dir.path().join(format!("out-{i}"));
-            Command::new(env!("CARGO_BIN_EXE_kiln"))
-                .args([
-                    "render",
-                    releases.to_str().unwrap(),
-                    "-o",
-                    out_dir.to_str().unwrap(),
-                    "-j",
-                    "2",
-                ])
-                .env("KILN_CACHE_DIR", &cache)
-                .stdout(Stdio::null())
+            render_command(&releases, &out_dir, &cache)
                 .stderr(Stdio::piped())
                 .spawn()
                 .unwrap()

@@ -13,6 +13,18 @@ pub(crate) fn kiln(args: &[&str], cache: &Path) -> Output {
         .unwrap()
 }
 
+/// `kiln render RELEASES -o OUT -j 2` with `KILN_CACHE_DIR` set to `cache`, not started,
+/// stdout discarded, for tests that run several at once or kill one.
+pub(crate) fn render_command(releases: &Path, out: &Path, cache: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kiln"));
+    cmd.args(["render", "-j", "2", "-o"])
+        .arg(out)
+        .arg(releases)
+        .env("KILN_CACHE_DIR", cache)
+        .stdout(std::process::Stdio::null());
+    cmd
+}
+
 /// The captured stderr, as text.
 pub(crate) fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
