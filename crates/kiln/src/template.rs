@@ -7,8 +7,10 @@ use serde_json::{Map, Value};
 
 use crate::error::TemplateError;
 
-/// The fuel a template may burn (minijinja instructions): enough for any real manifest,
-/// small enough that an endless loop ends in well under a second.
+/// The fuel a template may burn. minijinja charges one per instruction and one per 64
+/// bytes of data a template makes (strings, list slots, output), so this bounds both the
+/// time a render takes and the memory it can hold (about 320 MB): enough for any real
+/// manifest, small enough that an endless loop ends in well under a second.
 const TEMPLATE_FUEL: u64 = 5_000_000;
 
 /// What templates see: `values`, `images` and `release`.
@@ -98,11 +100,44 @@ pub(crate) fn render(
     ctx: &Context,
     include: impl Fn(&str) -> Result<Option<String>, minijinja::Error> + Send + Sync + 'static,
 ) -> Result<String, TemplateError> {
+    // A template can nest a value as deep as its fuel allows (`{% set ns.x = [ns.x] %}` in
+    // a loop), and minijinja prints, serializes and drops values recursively: give it a
+    // stack deep enough for that. The stack is reserved address space, touched only as deep
+    // as a template goes.
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("kiln-template".into())
+            .stack_size(TEMPLATE_STACK)
+            .spawn_scoped(scope, || render_here(name, source, ctx, include))
+            .map_err(|e| TemplateError::Render {
+                template: name.to_path_buf(),
+                line: None,
+                message: format!("cannot start the template thread: {e}"),
+            })?
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
+/// The stack a template renders on.
+const TEMPLATE_STACK: usize = 1 << 30;
+
+fn render_here(
+    name: &Path,
+    source: &str,
+    ctx: &Context,
+    include: impl Fn(&str) -> Result<Option<String>, minijinja::Error> + Send + Sync + 'static,
+) -> Result<String, TemplateError> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_fuel(Some(TEMPLATE_FUEL));
     env.set_recursion_limit(64);
-    env.set_keep_trailing_newline(true);
+    env.set_syntax(
+        minijinja::syntax::SyntaxConfig::builder()
+            .keep_trailing_newline(true)
+            .build()
+            .map_err(|e| to_error(name, source, ctx, &e))?,
+    );
     // Manifests are YAML written by hand: values go in as they are, never JSON-escaped.
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
     // Includes are named relative to the including template; the loader gets the path
@@ -113,78 +148,157 @@ pub(crate) fn render(
         joined.to_string_lossy().replace('\\', "/").into()
     });
     env.set_loader(include);
-    bound_sized_filters(&mut env);
+    guard_format_keys(&mut env);
+    guard_printing(&mut env);
     let tname = name.to_string_lossy().replace('\\', "/");
     env.add_template_owned(tname.clone(), source.to_string())
         .map_err(|e| to_error(name, source, ctx, &e))?;
     let tmpl = env
         .get_template(&tname)
         .map_err(|e| to_error(name, source, ctx, &e))?;
-    tmpl.render(&ctx.value)
+    tmpl.render(minijinja::value::Serde(&ctx.value))
         .map_err(|e| to_error(name, source, ctx, &e))
 }
 
-/// The largest width, indent or count a filter may take: fuel bounds the steps a template
-/// runs, not the memory one step allocates, and `indent(10**18)` would abort the process.
-const MAX_FILTER_SIZE: i64 = 10_000;
+/// The most bytes one value may print as (`{{ value }}`, `string`, `join`, `tojson`,
+/// `pprint`), estimated before printing it.
+const MAX_PRINTED: usize = 64 << 20;
 
-/// Replaces the builtin filters whose size argument allocates (`indent`, `tojson`,
-/// `slice`, `batch`, and `format` with its field widths) by ones that refuse a size over
-/// [`MAX_FILTER_SIZE`].
-fn bound_sized_filters(env: &mut Environment<'_>) {
-    use minijinja::value::{Rest, Value as J};
-    use minijinja::{Error, State, filters};
+/// Checks, in work bounded by [`MAX_PRINTED`], that `value` prints in at most that many
+/// bytes when every nested item is indented by `indent` per level. Fuel is charged for
+/// the bytes a template makes, but a value can hold one list many times over
+/// (`{% set ns.x = [ns.x, ns.x] %}` in a loop doubles it at the cost of one slot) and
+/// printing walks every copy: without this, printing such a value runs for hours.
+fn check_printable(value: &minijinja::Value, indent: usize) -> Result<(), minijinja::Error> {
+    use minijinja::value::ValueKind;
 
-    let too_big = |what: &str| {
-        Error::new(
+    let too_big = || {
+        minijinja::Error::new(
             ErrorKind::InvalidOperation,
-            format!("{what} is over {MAX_FILTER_SIZE}"),
+            format!("the value would print as over {MAX_PRINTED} bytes"),
         )
     };
-    let over = |v: &J| match v.as_i64() {
-        Some(n) => n > MAX_FILTER_SIZE,
-        None => v.is_number(),
-    };
-    for (name, inner) in [
-        ("indent", J::from_function(filters::indent)),
-        ("tojson", J::from_function(filters::tojson)),
-        ("slice", J::from_function(filters::slice)),
-        ("batch", J::from_function(filters::batch)),
-    ] {
-        env.add_filter(name, move |state: &State, args: Rest<J>| {
-            // The filtered value comes first; sizes are positional or keyword arguments.
-            for a in args.iter().skip(1) {
-                let big = match a.kind() {
-                    minijinja::value::ValueKind::Map => a
-                        .try_iter()?
-                        .any(|k| a.get_item(&k).is_ok_and(|v| over(&v))),
-                    _ => over(a),
-                };
-                if big {
-                    return Err(too_big(&format!("`{name}` size")));
+    let mut total = 0usize;
+    let mut stack = vec![(value.clone(), 0usize)];
+    while let Some((v, depth)) = stack.pop() {
+        let own = match v.kind() {
+            ValueKind::String => v.as_str().map_or(0, str::len) + 2,
+            ValueKind::Seq | ValueKind::Iterable | ValueKind::Map => {
+                let is_map = v.kind() == ValueKind::Map;
+                for item in v.try_iter()? {
+                    if total > MAX_PRINTED {
+                        return Err(too_big());
+                    }
+                    total += 2 + (depth + 1).saturating_mul(indent);
+                    if is_map {
+                        let entry = v.get_item(&item)?;
+                        stack.push((item, depth + 1));
+                        stack.push((entry, depth + 1));
+                    } else {
+                        stack.push((item, depth + 1));
+                    }
                 }
+                2
+            }
+            _ => 24,
+        };
+        total = total.saturating_add(own);
+        if total > MAX_PRINTED {
+            return Err(too_big());
+        }
+    }
+    Ok(())
+}
+
+/// Checks values before they are printed: by `{{ }}` and by the filters that print
+/// their whole argument. `tojson` indents by its `indent` argument (capped at 64), `pprint`
+/// by 4.
+fn guard_printing(env: &mut Environment<'_>) {
+    use minijinja::value::{Rest, Value as J, ValueOrKwargs};
+    use minijinja::{State, filters};
+
+    env.set_formatter(|out, state, value| {
+        if !matches!(
+            value.kind(),
+            minijinja::value::ValueKind::String | minijinja::value::ValueKind::Number
+        ) {
+            check_printable(value, 0)?;
+        }
+        minijinja::escape_formatter(out, state, value)
+    });
+    for (name, inner) in [
+        ("string", J::from_function(filters::string)),
+        ("join", J::from_function(filters::join)),
+        ("pprint", J::from_function(filters::pprint)),
+        ("tojson", J::from_function(filters::tojson)),
+    ] {
+        env.add_filter(name, move |state: &mut State, args: Rest<ValueOrKwargs>| {
+            let args = args.into_values();
+            let indent = match name {
+                "pprint" => 4,
+                "tojson" => tojson_indent(&args)?,
+                _ => 0,
+            };
+            if let Some(v) = args.first() {
+                check_printable(v, indent)?;
             }
             inner.call(state, &args)
         });
     }
+}
+
+/// The indent a `tojson` call asks for (positional or `indent=`; `true` is 2), refused
+/// over 64.
+fn tojson_indent(args: &[minijinja::Value]) -> Result<usize, minijinja::Error> {
+    use minijinja::value::ValueKind;
+
+    let arg = args
+        .get(1)
+        .filter(|a| a.kind() != ValueKind::Map)
+        .cloned()
+        .or_else(|| {
+            args.iter()
+                .skip(1)
+                .find(|a| a.kind() == ValueKind::Map)
+                .and_then(|kw| kw.get_attr("indent").ok())
+                .filter(|v| !v.is_undefined())
+        });
+    let indent = match arg {
+        None => 0,
+        Some(v) if v.kind() == ValueKind::Bool => 2 * usize::from(v.is_true()),
+        Some(v) => v.as_usize().unwrap_or(usize::MAX),
+    };
+    if indent > 64 {
+        return Err(minijinja::Error::new(
+            ErrorKind::InvalidOperation,
+            "`tojson` indent is over 64",
+        ));
+    }
+    Ok(indent)
+}
+
+/// Replaces the `format` filter by one that refuses a non-ASCII `%(key)`: minijinja slices
+/// such a key byte by byte and panics inside it.
+fn guard_format_keys(env: &mut Environment<'_>) {
+    use minijinja::value::{Rest, Value as J, ValueOrKwargs};
+    use minijinja::{Error, State, filters};
+
     let format = J::from_function(filters::format);
-    env.add_filter("format", move |state: &State, args: Rest<J>| {
-        if let Some(f) = args.first().and_then(J::as_str)
-            && format_widths(f).any(|n| n > MAX_FILTER_SIZE as u128)
-        {
-            return Err(too_big("a `format` width or precision"));
-        }
-        if let Some(f) = args.first().and_then(J::as_str)
-            && !format_keys_ascii(f)
-        {
-            // minijinja 2 slices `%(key)` byte by byte and panics inside a non-ASCII key.
-            return Err(Error::new(
-                ErrorKind::InvalidOperation,
-                "a `format` key `%(...)` must be ASCII",
-            ));
-        }
-        format.call(state, &args)
-    });
+    env.add_filter(
+        "format",
+        move |state: &mut State, args: Rest<ValueOrKwargs>| {
+            let args = args.into_values();
+            if let Some(f) = args.first().and_then(J::as_str)
+                && !format_keys_ascii(f)
+            {
+                return Err(Error::new(
+                    ErrorKind::InvalidOperation,
+                    "a `format` key `%(...)` must be ASCII",
+                ));
+            }
+            format.call(state, &args)
+        },
+    );
 }
 
 /// Whether every `%(key)` of a printf-style format string is ASCII (`%%` is a literal `%`).
@@ -203,36 +317,6 @@ fn format_keys_ascii(f: &str) -> bool {
         }
     }
     true
-}
-
-/// The numbers in the conversion specs of a format string (`%-10.3f`, `{:>10}`).
-fn format_widths(f: &str) -> impl Iterator<Item = u128> + '_ {
-    let b = f.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        let spec_end = match b[i] {
-            b'%' => b[i + 1..]
-                .iter()
-                .position(|c| c.is_ascii_alphabetic() || *c == b'%')
-                .map_or(b.len(), |p| i + 1 + p),
-            b'{' => b[i + 1..]
-                .iter()
-                .position(|c| *c == b'}')
-                .map_or(b.len(), |p| i + 1 + p),
-            _ => {
-                i += 1;
-                continue;
-            }
-        };
-        for run in f[i + 1..spec_end].split(|c: char| !c.is_ascii_digit()) {
-            if !run.is_empty() {
-                out.push(run.parse::<u128>().unwrap_or(u128::MAX));
-            }
-        }
-        i = spec_end.max(i + 1);
-    }
-    out.into_iter()
 }
 
 fn to_error(name: &Path, source: &str, ctx: &Context, outer: &minijinja::Error) -> TemplateError {
@@ -261,7 +345,7 @@ fn to_error(name: &Path, source: &str, ctx: &Context, outer: &minijinja::Error) 
     }
     let message = match e.kind() {
         ErrorKind::OutOfFuel => format!(
-            "template ran out of fuel ({TEMPLATE_FUEL} steps): an endless loop or runaway recursion?"
+            "template ran out of fuel ({TEMPLATE_FUEL}): an endless loop, runaway recursion or a huge value?"
         ),
         _ => e
             .detail()
@@ -353,42 +437,122 @@ mod tests {
         assert!(err.to_string().starts_with("`t.j2`:1: "), "{err}");
     }
 
-    /// Found by fuzzing (`fuzz/fuzz_targets/template.rs`): fuel does not bound what one
-    /// filter allocates, and `indent(5849261373028273721)` aborted the process.
+    fn render_err(t: &str) -> String {
+        render(
+            Path::new("t.j2"),
+            t,
+            &ctx(json!({"values": {}})),
+            no_include,
+        )
+        .unwrap_err()
+        .to_string()
+    }
+
+    /// Found by fuzzing (`fuzz/fuzz_targets/template.rs`): each of these once aborted the
+    /// process on a huge allocation, hung, or exhausted memory. Fuel is charged for the
+    /// data a template makes, so each is now a fuel error, within bounded time and memory.
     #[test]
-    fn huge_filter_sizes_are_errors_not_aborts() {
+    fn huge_values_run_out_of_fuel() {
         for t in [
             "{{ 'a\nb' | indent(5849261373028273721) }}",
             "{{ 'a\nb' | indent(width=99999999999, first=true) }}",
             "{% filter indent(0005849261373028273721, first=true) %}x\ny{% endfilter %}",
-            "{{ values | tojson(indent=99999999999) }}",
+            "{{ [1] * 6000440737095511 }}",
+            "{{ ([1] * 6000440737095511) | list | length }}",
+            "{{ 'ab' * 100000000000 }}",
+            "{% set ns = namespace(s='x') %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s | length }}",
+            "{% for i in range(100000000000) %}{% endfor %}",
+        ] {
+            let err = render_err(t);
+            assert!(
+                err.starts_with("`t.j2`:")
+                    && (err.contains("ran out of fuel")
+                        || err.contains("too large")
+                        || err.contains("too many elements")),
+                "{t}: {err}"
+            );
+        }
+        for t in [
+            "{{ {'a': [1]} | tojson(indent=99999999999) }}",
             "{{ [1, 2] | slice(99999999999) }}",
-            "{{ [1, 2] | batch(99999999999) }}",
+            "{{ [1, 2] | batch(99999999999, 0) }}",
             "{{ '%99999999999d' | format(1) }}",
             "{{ '%.99999999999f' | format(1.5) }}",
-            "{{ [1, 2] | slice(1e300) }}",
         ] {
-            let err = render(
-                Path::new("t.j2"),
-                t,
-                &ctx(json!({"values": {}})),
-                no_include,
-            )
-            .unwrap_err();
-            assert!(err.to_string().contains("is over 10000"), "{t}: {err}");
+            let err = render_err(t);
+            assert!(err.starts_with("`t.j2`:"), "{t}: {err}");
         }
         let out = render(
             Path::new("t.j2"),
-            "{{ 'a\nb' | indent(2) }}|{{ '%5d' | format(7) }}|{{ [1, 2, 3] | batch(2) | list | length }}|{{ 'port-123456-%s' | format(1) }}",
+            "{{ 'a\nb' | indent(2) }}|{{ '%5d' | format(7) }}|{{ [1, 2, 3] | batch(2) | list | length }}|{{ 'port-123456-%s' | format(1) }}|{{ ([1] * 3) | list }}|{{ [] * 6000440737095511 }}",
             &ctx(json!({})),
             no_include,
         )
         .unwrap();
-        assert_eq!(out, "a\n  b|    7|2|port-123456-1");
+        assert_eq!(out, "a\n  b|    7|2|port-123456-1|[1, 1, 1]|[]");
     }
 
-    /// Found by fuzzing (`fuzz/fuzz_targets/template.rs`): minijinja panicked on a
-    /// non-ASCII `%(key)` in a `format` string.
+    /// A value nested a hundred thousand levels deep (cheap in fuel) is printed and dropped
+    /// on the template thread's deep stack, not overflowing the caller's; printing it
+    /// indented would be quadratic and is refused.
+    #[test]
+    fn deeply_nested_values_do_not_overflow_the_stack() {
+        let nest = "{% set ns = namespace(x=1) %}{% for i in range(100) %}{% for j in range(1000) %}{% set ns.x = [ns.x] %}{% endfor %}{% endfor %}";
+        let out = render(
+            Path::new("t.j2"),
+            &format!("{nest}{{{{ ns.x | tojson | length }}}} {{{{ ns.x | string | length }}}}"),
+            &ctx(json!({})),
+            no_include,
+        )
+        .unwrap();
+        assert_eq!(out, "200001 200001");
+        for print in ["ns.x | tojson(indent=2)", "ns.x | pprint"] {
+            let err = render_err(&format!("{nest}{{{{ {print} }}}}"));
+            assert_eq!(
+                err, "`t.j2`:1: invalid operation: the value would print as over 67108864 bytes",
+                "{print}"
+            );
+        }
+    }
+
+    /// A list that holds itself twice, sixty times over, costs sixty slots of fuel but
+    /// prints as 2^60 items: refused before printing.
+    #[test]
+    fn shared_values_that_would_print_huge_are_refused() {
+        let double = "{% set ns = namespace(x=[1]) %}{% for i in range(60) %}{% set ns.x = [ns.x, ns.x] %}{% endfor %}";
+        for print in [
+            "ns.x",
+            "ns.x | string",
+            "ns.x | join(',')",
+            "ns.x | tojson",
+            "ns.x | pprint",
+            "{'a': ns.x} | dictsort",
+        ] {
+            let err = render_err(&format!("{double}{{{{ {print} }}}}"));
+            assert_eq!(
+                err, "`t.j2`:1: invalid operation: the value would print as over 67108864 bytes",
+                "{print}"
+            );
+        }
+        assert_eq!(
+            render_err("{{ {'a': [1]} | tojson(indent=99999999999) }}"),
+            "`t.j2`:1: invalid operation: `tojson` indent is over 64"
+        );
+        let out = render(
+            Path::new("t.j2"),
+            "{{ {'a': [1, {'b': 2}]} | tojson(indent=2) }}|{{ [1, 2] | join(',') }}|{{ {'a': 1} }}|{{ {'a': 1} | tojson(indent=true) }}|{{ [3] | pprint }}",
+            &ctx(json!({})),
+            no_include,
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            "{\n  \"a\": [\n    1,\n    {\n      \"b\": 2\n    }\n  ]\n}|1,2|{'a': 1}|{\n  \"a\": 1\n}|[\n    3,\n]"
+        );
+    }
+
+    /// Found by fuzzing (`fuzz/fuzz_targets/template.rs`): minijinja panics on a non-ASCII
+    /// `%(key)` in a `format` string.
     #[test]
     fn format_with_a_non_ascii_key_is_an_error_not_a_panic() {
         for t in [
@@ -406,6 +570,16 @@ mod tests {
         ] {
             let _ = render(Path::new("t.j2"), t, &ctx(json!({})), no_include);
         }
+        assert_eq!(
+            render(
+                Path::new("t.j2"),
+                "{{ '%(k)s-%(n)05d' | format(k='a', n=7) }}",
+                &ctx(json!({})),
+                no_include
+            )
+            .unwrap(),
+            "a-00007"
+        );
     }
 
     #[test]
