@@ -80,8 +80,12 @@ pub(crate) fn render_release(
             )?,
             (None, None) => Vec::new(),
         };
+        let matching = transform::Matching {
+            any_namespace: true,
+            ..transform::Matching::default()
+        };
         for patch in &patches {
-            transform::apply_patch(&mut resources, &with_implicit_target(patch))?;
+            transform::apply_patch_opts(&mut resources, patch, matching)?;
         }
     }
 
@@ -150,41 +154,6 @@ impl ParseCache {
         }
         map.insert((digest, origin), std::sync::Arc::new(resources));
     }
-}
-
-/// Patches run after `namespace:` in a release, so a strategic merge patch that names its
-/// resource without a namespace matches it in whatever namespace it now has.
-fn with_implicit_target(patch: &transform::Patch) -> std::borrow::Cow<'_, transform::Patch> {
-    use std::borrow::Cow;
-    let transform::PatchBody::StrategicMerge(Value::Object(body)) = &patch.body else {
-        return Cow::Borrowed(patch);
-    };
-    if patch.target.is_some() {
-        return Cow::Borrowed(patch);
-    }
-    let meta = body.get("metadata").and_then(Value::as_object);
-    let field = |m: Option<&Map<String, Value>>, k: &str| {
-        m.and_then(|m| m.get(k))
-            .and_then(Value::as_str)
-            .map(str::to_string)
-    };
-    if field(meta, "namespace").is_some() {
-        return Cow::Borrowed(patch);
-    }
-    let (Some(name), Some(kind)) = (field(meta, "name"), field(Some(body), "kind")) else {
-        return Cow::Borrowed(patch);
-    };
-    let api_version = field(Some(body), "apiVersion").unwrap_or_default();
-    let (group, version) = crate::resource::split_api_version(&api_version);
-    let mut p = patch.clone();
-    p.target = Some(transform::Target {
-        group: Some(group.to_string()),
-        version: (!version.is_empty()).then(|| version.to_string()),
-        kind: Some(kind),
-        name: Some(regex::escape(&name)),
-        ..transform::Target::default()
-    });
-    Cow::Owned(p)
 }
 
 /// Builds the template context: values (files in order, then `values` on top), images and

@@ -24,7 +24,7 @@ impl Kustomizer<'_> {
             sm.extend(self.load_sm_patch(kust, i, entry)?);
         }
         for p in &sm {
-            transform::apply_patch_opts(acc, p, true)?;
+            transform::apply_patch_opts(acc, p, transform::Matching::default())?;
         }
 
         // patches: one transformer per entry.
@@ -49,8 +49,11 @@ impl Kustomizer<'_> {
             for p in &patches {
                 // kustomize fails a strategic merge patch without a target that names no
                 // resource, and quietly skips a targeted patch that selects none.
-                let require = p.target.is_none();
-                transform::apply_patch_opts(acc, p, require)?;
+                let matching = transform::Matching {
+                    required: p.target.is_none(),
+                    ..transform::Matching::default()
+                };
+                transform::apply_patch_opts(acc, p, matching)?;
             }
         }
 
@@ -116,7 +119,11 @@ impl Kustomizer<'_> {
                         "expected a JSON 6902 patch (a list of operations)",
                     ));
                 }
-                transform::apply_patch_opts(acc, p, false)?;
+                let matching = transform::Matching {
+                    required: false,
+                    ..transform::Matching::default()
+                };
+                transform::apply_patch_opts(acc, p, matching)?;
             }
         }
 

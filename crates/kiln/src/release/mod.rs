@@ -119,12 +119,20 @@ impl Release {
                 message,
             })
         };
-        // Syntax first (with positions), then the type, then the schema.
-        crate::yaml::parse_one(&source, display).map_err(Error::from)?;
-        let meta: v1alpha1::TypeMeta =
-            serde_yaml::from_str(&source).map_err(|e| yaml_err(display, &e))?;
-        let api_version = meta.api_version.as_ref().and_then(Value::as_str);
-        let kind = meta.kind.as_ref().and_then(Value::as_str);
+        // Syntax first (with positions), then the type, then the schema (with positions).
+        let doc = crate::yaml::parse_one(&source, display).map_err(Error::from)?;
+        let Value::Object(top) = &doc else {
+            return Err(invalid(
+                None,
+                None,
+                format!(
+                    "a release file must be a mapping, found {}",
+                    crate::resource::type_name(&doc)
+                ),
+            ));
+        };
+        let api_version = top.get("apiVersion").and_then(Value::as_str);
+        let kind = top.get("kind").and_then(Value::as_str);
         match (api_version, kind) {
             (Some(v1alpha1::API_VERSION), Some("Release")) => {}
             (None, _) => return Err(invalid(None, None, "missing field `apiVersion`".into())),

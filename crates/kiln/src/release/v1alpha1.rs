@@ -79,13 +79,3 @@ pub(crate) struct PluginSpec {
     #[serde(default)]
     pub(crate) memory: Option<String>,
 }
-
-/// Reads the `apiVersion` and `kind` of a file before choosing a schema.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct TypeMeta {
-    #[serde(default)]
-    pub(crate) api_version: Option<Value>,
-    #[serde(default)]
-    pub(crate) kind: Option<Value>,
-}

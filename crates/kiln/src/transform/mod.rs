@@ -24,7 +24,7 @@ pub(crate) use names::{add_name_affixes, update_name_references};
 pub(crate) use namespace::set_namespace;
 #[allow(unused_imports)] // for callers that need kustomize's ID conflict error
 pub(crate) use namespace::set_namespace_mapped;
-pub(crate) use patch::apply_patch_opts;
+pub(crate) use patch::{Matching, apply_patch_opts};
 #[cfg_attr(not(feature = "unstable-internals"), allow(unreachable_pub))]
 pub use patch::{apply_patch, parse_patches};
 #[allow(unused_imports)] // for callers that select resources by label

@@ -106,21 +106,40 @@ pub fn parse_patches(
 /// Applies one patch. A patch that matches no resource is an error.
 #[cfg_attr(not(feature = "unstable-internals"), allow(unreachable_pub))]
 pub fn apply_patch(resources: &mut Vec<Resource>, patch: &Patch) -> Result<(), PatchError> {
-    apply_patch_opts(resources, patch, true)
+    apply_patch_opts(resources, patch, Matching::default())
 }
 
-/// Applies one patch; with `require_match` false, a patch whose target matches nothing
-/// does nothing, as kustomize does for patches with a `target:` (kustomize still fails a
-/// strategic merge patch without a target that names no resource: pass `true` for those
-/// to match it).
+/// How a patch finds its resources.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Matching {
+    /// A patch that matches nothing is an error. Kustomize quietly skips a patch with a
+    /// `target:` that selects nothing, but fails a strategic merge patch without a target
+    /// that names no resource.
+    pub(crate) required: bool,
+    /// A strategic merge patch without a target that names no namespace matches its
+    /// resource in any namespace (a release applies patches after `namespace:`, so the
+    /// patch author names the resource as it is written, not as it ends up).
+    pub(crate) any_namespace: bool,
+}
+
+impl Default for Matching {
+    fn default() -> Self {
+        Matching {
+            required: true,
+            any_namespace: false,
+        }
+    }
+}
+
+/// Applies one patch, finding its resources as `matching` says.
 pub(crate) fn apply_patch_opts(
     resources: &mut Vec<Resource>,
     patch: &Patch,
-    require_match: bool,
+    matching: Matching,
 ) -> Result<(), PatchError> {
-    let (selected, described) = select_resources(resources, patch)?;
+    let (selected, described) = select_resources(resources, patch, matching.any_namespace)?;
     if selected.is_empty() {
-        if require_match {
+        if matching.required {
             return Err(PatchError::NoMatch {
                 patch: patch.source.clone(),
                 target: described,
@@ -184,6 +203,7 @@ pub(crate) fn apply_patch_opts(
 fn select_resources(
     resources: &[Resource],
     patch: &Patch,
+    any_namespace: bool,
 ) -> Result<(Vec<usize>, String), PatchError> {
     if let Some(t) = &patch.target {
         let sel = Selector::new(t).map_err(|message| PatchError::Invalid {
@@ -215,7 +235,7 @@ fn select_resources(
                 && r.group() == group
                 && (version.is_empty() || r.version() == version)
                 && (r.name() == name || r.original_name.as_deref() == Some(name.as_str()))
-                && same_namespace(r, &namespace)
+                && ((any_namespace && namespace.is_empty()) || same_namespace(r, &namespace))
         })
         .collect();
     let described = if namespace.is_empty() {
@@ -1038,7 +1058,11 @@ spec:
             err.to_string(),
             "patch `inline patch 1`: target kind=StatefulSet,name=api matches no resource"
         );
-        apply_patch_opts(&mut rs, &p, false).unwrap();
+        let optional = Matching {
+            required: false,
+            ..Matching::default()
+        };
+        apply_patch_opts(&mut rs, &p, optional).unwrap();
     }
 
     #[test]
