@@ -66,7 +66,7 @@ use std::fmt;
 
 pub use resource_list::{
     API_VERSION, ResourceList, annotation, annotations_mut, api_version, kind, labels_mut, name,
-    namespace,
+    namespace, pod_spec_path,
 };
 pub use results::{Field, File, KrmResult, ResourceRef, Severity};
 

@@ -161,6 +161,25 @@ pub fn kind(item: &Value) -> &str {
     str_at(item, "/kind").unwrap_or("")
 }
 
+/// Where the pod spec sits in a workload of this kind, as a dotted field path: `spec` in a
+/// Pod, `spec.template.spec` in a Deployment, StatefulSet, DaemonSet, ReplicaSet or Job,
+/// `spec.jobTemplate.spec.template.spec` in a CronJob; `None` for any other kind.
+///
+/// ```
+/// assert_eq!(kiln_plugin::pod_spec_path("CronJob"), Some("spec.jobTemplate.spec.template.spec"));
+/// assert_eq!(kiln_plugin::pod_spec_path("ConfigMap"), None);
+/// ```
+pub fn pod_spec_path(kind: &str) -> Option<&'static str> {
+    match kind {
+        "Pod" => Some("spec"),
+        "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "Job" => {
+            Some("spec.template.spec")
+        }
+        "CronJob" => Some("spec.jobTemplate.spec.template.spec"),
+        _ => None,
+    }
+}
+
 /// The item's `metadata.name`, or `""`.
 pub fn name(item: &Value) -> &str {
     str_at(item, "/metadata/name").unwrap_or("")

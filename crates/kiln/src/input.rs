@@ -18,13 +18,18 @@ use crate::yaml::MAX_FILE_BYTES;
 /// A SHA-256 digest.
 pub(crate) type Sha = [u8; 32];
 
-/// One thing a render read: a file's bytes or a folder's listing.
+/// One thing a render read: a file's bytes, a folder's listing, or where a path through a
+/// symlink led.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Read {
     /// A file's content digest.
     File(Sha),
     /// A folder listing's digest (sorted entry names and types).
     Dir(Sha),
+    /// The path (relative to the root) that a path through a symlink resolved to: the
+    /// file read is recorded under this target, so pointing the link elsewhere must
+    /// change the key too.
+    Link(String),
 }
 
 /// The files of one render, resolved under one project root.
@@ -94,6 +99,11 @@ impl Inputs {
         };
         if !resolved.starts_with(self.root.as_path()) {
             return Err(self.outside(referrer, rel, &resolved));
+        }
+        let lexical = normalize(&joined);
+        if lexical != resolved && lexical.starts_with(self.root.as_path()) {
+            let target = self.display(&resolved).to_string_lossy().replace('\\', "/");
+            self.record(&lexical, Read::Link(target));
         }
         Ok(resolved)
     }

@@ -415,11 +415,8 @@ mod tests {
 
     #[test]
     fn endless_loop_runs_out_of_fuel() {
-        let err = render(
-            Path::new("t.j2"),
+        let err = try_render(
             "{% for i in range(10000) %}{% for j in range(10000) %}{{ j }}{% endfor %}{% endfor %}",
-            &ctx(json!({})),
-            no_include,
         )
         .unwrap_err();
         assert!(err.to_string().contains("fuel"), "{err}");
@@ -427,25 +424,26 @@ mod tests {
 
     #[test]
     fn runaway_recursion_is_stopped() {
-        let err = render(
-            Path::new("t.j2"),
-            "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}",
-            &ctx(json!({})),
-            no_include,
-        )
-        .unwrap_err();
+        let err = try_render("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}").unwrap_err();
         assert!(err.to_string().starts_with("`t.j2`:1: "), "{err}");
     }
 
-    fn render_err(t: &str) -> String {
+    /// Renders `t` as `t.j2`, seeing empty `values`.
+    fn try_render(t: &str) -> Result<String, TemplateError> {
         render(
             Path::new("t.j2"),
             t,
             &ctx(json!({"values": {}})),
             no_include,
         )
-        .unwrap_err()
-        .to_string()
+    }
+
+    fn render_ok(t: &str) -> String {
+        try_render(t).unwrap()
+    }
+
+    fn render_err(t: &str) -> String {
+        try_render(t).unwrap_err().to_string()
     }
 
     /// Found by fuzzing (`fuzz/fuzz_targets/template.rs`): each of these once aborted the
@@ -482,13 +480,9 @@ mod tests {
             let err = render_err(t);
             assert!(err.starts_with("`t.j2`:"), "{t}: {err}");
         }
-        let out = render(
-            Path::new("t.j2"),
+        let out = render_ok(
             "{{ 'a\nb' | indent(2) }}|{{ '%5d' | format(7) }}|{{ [1, 2, 3] | batch(2) | list | length }}|{{ 'port-123456-%s' | format(1) }}|{{ ([1] * 3) | list }}|{{ [] * 6000440737095511 }}",
-            &ctx(json!({})),
-            no_include,
-        )
-        .unwrap();
+        );
         assert_eq!(out, "a\n  b|    7|2|port-123456-1|[1, 1, 1]|[]");
     }
 
@@ -498,13 +492,9 @@ mod tests {
     #[test]
     fn deeply_nested_values_do_not_overflow_the_stack() {
         let nest = "{% set ns = namespace(x=1) %}{% for i in range(100) %}{% for j in range(1000) %}{% set ns.x = [ns.x] %}{% endfor %}{% endfor %}";
-        let out = render(
-            Path::new("t.j2"),
-            &format!("{nest}{{{{ ns.x | tojson | length }}}} {{{{ ns.x | string | length }}}}"),
-            &ctx(json!({})),
-            no_include,
-        )
-        .unwrap();
+        let out = render_ok(&format!(
+            "{nest}{{{{ ns.x | tojson | length }}}} {{{{ ns.x | string | length }}}}"
+        ));
         assert_eq!(out, "200001 200001");
         for print in ["ns.x | tojson(indent=2)", "ns.x | pprint"] {
             let err = render_err(&format!("{nest}{{{{ {print} }}}}"));
@@ -538,13 +528,9 @@ mod tests {
             render_err("{{ {'a': [1]} | tojson(indent=99999999999) }}"),
             "`t.j2`:1: invalid operation: `tojson` indent is over 64"
         );
-        let out = render(
-            Path::new("t.j2"),
+        let out = render_ok(
             "{{ {'a': [1, {'b': 2}]} | tojson(indent=2) }}|{{ [1, 2] | join(',') }}|{{ {'a': 1} }}|{{ {'a': 1} | tojson(indent=true) }}|{{ [3] | pprint }}",
-            &ctx(json!({})),
-            no_include,
-        )
-        .unwrap();
+        );
         assert_eq!(
             out,
             "{\n  \"a\": [\n    1,\n    {\n      \"b\": 2\n    }\n  ]\n}|1,2|{'a': 1}|{\n  \"a\": 1\n}|[\n    3,\n]"
@@ -560,7 +546,7 @@ mod tests {
             "{{ 'x %(ké' | format(1) }}",
             "{% filter format %}0%({{ ['H凞'] }}s{% endfilter %}",
         ] {
-            let err = render(Path::new("t.j2"), t, &ctx(json!({})), no_include).unwrap_err();
+            let err = try_render(t).unwrap_err();
             assert!(err.to_string().contains("must be ASCII"), "{t}: {err}");
         }
         for t in [
@@ -568,16 +554,10 @@ mod tests {
             "{{ '%é' | format(1) }}",
             "{{ 'é%s' | format(1) }}",
         ] {
-            let _ = render(Path::new("t.j2"), t, &ctx(json!({})), no_include);
+            let _ = try_render(t);
         }
         assert_eq!(
-            render(
-                Path::new("t.j2"),
-                "{{ '%(k)s-%(n)05d' | format(k='a', n=7) }}",
-                &ctx(json!({})),
-                no_include
-            )
-            .unwrap(),
+            render_ok("{{ '%(k)s-%(n)05d' | format(k='a', n=7) }}"),
             "a-00007"
         );
     }

@@ -8,7 +8,7 @@
 //! are; an image missing from the table is an error result naming the
 //! resource and the field.
 
-use kiln_plugin::{KrmResult, ResourceList, Result, kind};
+use kiln_plugin::{KrmResult, ResourceList, Result, kind, pod_spec_path};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -74,18 +74,6 @@ fn pin_images(rl: &mut ResourceList) -> Result<()> {
     }
     rl.results.extend(results);
     Ok(())
-}
-
-/// Where the pod spec sits in a workload of this kind.
-fn pod_spec_path(kind: &str) -> Option<&'static str> {
-    match kind {
-        "Pod" => Some("spec"),
-        "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "Job" => {
-            Some("spec.template.spec")
-        }
-        "CronJob" => Some("spec.jobTemplate.spec.template.spec"),
-        _ => None,
-    }
 }
 
 /// Splits `name[:tag]` at the tag, minding registry ports (`host:5000/app`).

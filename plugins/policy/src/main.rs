@@ -10,7 +10,7 @@
 //! Each violation is an error result with the resource and the field path.
 //! Items pass through unchanged.
 
-use kiln_plugin::{KrmResult, ResourceList, Result, kind};
+use kiln_plugin::{KrmResult, ResourceList, Result, kind, pod_spec_path};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -107,18 +107,6 @@ fn floats(image: &str) -> bool {
     match last.rsplit_once(':') {
         Some((_, tag)) => tag == "latest",
         None => true,
-    }
-}
-
-/// Where the pod spec sits in a workload of this kind.
-fn pod_spec_path(kind: &str) -> Option<&'static str> {
-    match kind {
-        "Pod" => Some("spec"),
-        "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "Job" => {
-            Some("spec.template.spec")
-        }
-        "CronJob" => Some("spec.jobTemplate.spec.template.spec"),
-        _ => None,
     }
 }
 

@@ -131,6 +131,7 @@ pub(crate) fn render_key(release: &Release, reads: &BTreeMap<String, Read>) -> R
         match read {
             Read::File(d) => h.bytes("file", d),
             Read::Dir(d) => h.bytes("dir", d),
+            Read::Link(target) => h.str("link", target),
         }
     }
     h.u64("plugins", release.plugins.len() as u64);

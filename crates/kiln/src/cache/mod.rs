@@ -169,6 +169,14 @@ impl Cache {
             let read = match kind {
                 "f" => Read::File(self.file_digest(&abs)?),
                 "d" => Read::Dir(crate::input::dir_digest(&abs).ok()?),
+                "l" => {
+                    let target = std::fs::canonicalize(&abs).ok()?;
+                    if !target.starts_with(release.root()) {
+                        return None;
+                    }
+                    let shown = crate::input::relative_to(&target, release.root());
+                    Read::Link(shown.to_string_lossy().replace('\\', "/"))
+                }
                 _ => return None,
             };
             reads.insert(path.to_string(), read);
@@ -192,6 +200,7 @@ impl Cache {
             .map(|(p, r)| match r {
                 Read::File(d) => json!([p, "f", hex::encode(d)]),
                 Read::Dir(d) => json!([p, "d", hex::encode(d)]),
+                Read::Link(target) => json!([p, "l", target]),
             })
             .collect();
         let index = serde_json::to_vec(&json!({ "reads": list })).unwrap_or_default();

@@ -9,6 +9,13 @@
 //! plugin recompiled, never a failed render.
 //!
 //! This is the one place kiln uses `unsafe`: loading compiled machine code.
+//!
+//! Compiled modules stay on this machine, outside the cache's [`Store`] interface, on
+//! purpose: loading one trusts it as native code, so a store shared between machines
+//! (renders are verified data; modules would be code) must not feed it. Sharing them
+//! would need signed artifacts.
+//!
+//! [`Store`]: crate::cache::Store
 
 use std::fs;
 use std::hash::{Hash as _, Hasher};
@@ -20,8 +27,8 @@ use wasmtime::{Engine, Module};
 
 use super::Digest;
 
-/// The cache bucket; bump the version when the file layout changes.
-pub(crate) const BUCKET: &str = "modules-v1";
+/// The cache folder (bump its version when the file layout changes).
+const BUCKET: crate::cache::Bucket = crate::cache::Bucket::Modules;
 
 const MAGIC: &[u8; 14] = b"kiln-cwasm-v1\n";
 const HEADER: usize = MAGIC.len() + 32;
@@ -44,7 +51,7 @@ pub(crate) struct DiskCache {
 impl DiskCache {
     pub(crate) fn new(cache_dir: &Path, engine: &Engine) -> DiskCache {
         DiskCache {
-            dir: cache_dir.join(BUCKET),
+            dir: cache_dir.join(BUCKET.dir_name()),
             engine_key: engine_key(engine),
         }
     }

@@ -28,6 +28,12 @@ fn replace_in(path: &Path, from: &str, to: &str) {
     write(path, &text.replace(from, to));
 }
 
+/// Points `link` at `target` (relative to the link's folder), replacing what was there.
+fn symlink(target: &str, link: &Path) {
+    let _ = fs::remove_file(link);
+    std::os::unix::fs::symlink(target, link).unwrap();
+}
+
 fn release_text(name: &str, extra: &str) -> String {
     format!(
         "apiVersion: kiln.dev/v1alpha1\nkind: Release\nmetadata:\n  name: {name}\nspec:\n  namespace: {name}\n  resources: [../../base]\n{extra}"
@@ -61,6 +67,24 @@ impl Fleet {
             &root.join("releases/b/extra/pdb.yaml"),
             "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata:\n  name: api\nspec:\n  minAvailable: 1\n",
         );
+        // Targets for symlinks that the steps of a test create (read by no release until
+        // then): two files and two folders with the same names inside.
+        for (file, n) in [("one", 1), ("two", 2)] {
+            write(
+                &root.join(format!("shared/{file}.yaml")),
+                &format!(
+                    "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: linked\ndata:\n  n: \"{n}\"\n"
+                ),
+            );
+        }
+        for (d, n) in [("d1", 1), ("d2", 2)] {
+            write(
+                &root.join(format!("shared/{d}/cm.yaml")),
+                &format!(
+                    "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: in-folder\ndata:\n  n: \"{n}\"\n"
+                ),
+            );
+        }
         fs::copy(ADD_OWNER.path, root.join("plugins.wasm")).unwrap();
         fs::copy(ADD_OWNER_V2.path, root.join("plugins-v2.wasm")).unwrap();
         write(
@@ -185,6 +209,37 @@ fn each_input_change_invalidates_exactly_the_releases_that_read_it() {
                     "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: more\n",
                 )
             }),
+            &["b"],
+        ),
+        (
+            "a new symlink in a folder one release reads",
+            Box::new(|r| {
+                symlink(
+                    "../../../shared/one.yaml",
+                    &r.join("releases/b/extra/link.yaml"),
+                );
+                symlink("../../../shared/d1", &r.join("releases/b/extra/linked"));
+            }),
+            &["b"],
+        ),
+        (
+            "where a file symlink points",
+            Box::new(|r| {
+                symlink(
+                    "../../../shared/two.yaml",
+                    &r.join("releases/b/extra/link.yaml"),
+                )
+            }),
+            &["b"],
+        ),
+        (
+            "the file behind a symlink",
+            Box::new(|r| replace_in(&r.join("shared/two.yaml"), "n: \"2\"", "n: \"3\"")),
+            &["b"],
+        ),
+        (
+            "where a folder symlink points (same names inside)",
+            Box::new(|r| symlink("../../../shared/d2", &r.join("releases/b/extra/linked"))),
             &["b"],
         ),
         (
