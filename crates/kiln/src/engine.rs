@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
-use crate::cache::{Cache, RenderKey};
+use crate::cache::{Cache, RenderKey, Subject};
 use crate::error::{Error, InputError};
 use crate::input::{FileMemo, Inputs, find_project_root};
 use crate::plugin::{Runtime, RuntimeConfig};
@@ -140,7 +140,8 @@ impl Rendered {
         self.cache_hit
     }
 
-    /// Warnings and infos reported by plugins.
+    /// Warnings and infos reported by plugins. A cache hit gives back those of the render
+    /// it stored.
     pub fn warnings(&self) -> &[String] {
         &self.warnings
     }
@@ -186,32 +187,47 @@ impl Engine {
     }
 
     fn render_inner(&self, release: &Release) -> Result<Rendered, Error> {
+        let subject = Subject::Release(release);
+        self.cached(release.name(), &subject, |inputs| {
+            let out = crate::render::render_release(release, &self.runtime, &self.parsed, inputs)?;
+            Ok((out.resources, out.warnings))
+        })
+    }
+
+    /// Serves `subject` from the cache, or renders it with `render` (reading through the
+    /// given inputs) and stores the result.
+    fn cached(
+        &self,
+        name: &str,
+        subject: &Subject<'_>,
+        render: impl FnOnce(&Inputs) -> Result<(Vec<Resource>, Vec<String>), Error>,
+    ) -> Result<Rendered, Error> {
         let start = Instant::now();
         if let Some(cache) = &self.cache
-            && let Some((key, yaml)) = cache.lookup(release)
+            && let Some(hit) = cache.lookup(subject)
         {
             return Ok(Rendered {
-                name: release.name().to_string(),
-                yaml: yaml.into(),
-                key: Some(key),
+                name: name.to_string(),
+                yaml: hit.yaml.into(),
+                key: Some(hit.key),
                 cache_hit: true,
-                warnings: Vec::new(),
+                warnings: hit.warnings,
                 elapsed: start.elapsed(),
             });
         }
-        let inputs = Inputs::with_memo(release.root().to_path_buf(), self.memo.clone());
-        let out = crate::render::render_release(release, &self.runtime, &self.parsed, &inputs)?;
-        let yaml: Arc<str> = crate::yaml::emit_stream(&out.resources).into();
+        let inputs = Inputs::with_memo(subject.root().to_path_buf(), self.memo.clone());
+        let (resources, warnings) = render(&inputs)?;
+        let yaml: Arc<str> = crate::yaml::emit_stream(&resources).into();
         let key = self
             .cache
             .as_ref()
-            .map(|cache| cache.store(release, &inputs.reads(), &yaml));
+            .map(|cache| cache.store(subject, &inputs.reads(), &yaml, &warnings));
         Ok(Rendered {
-            name: release.name().to_string(),
+            name: name.to_string(),
             yaml,
             key,
             cache_hit: false,
-            warnings: out.warnings,
+            warnings,
             elapsed: start.elapsed(),
         })
     }
@@ -257,7 +273,6 @@ impl Engine {
         dir: impl AsRef<Path>,
         root: Option<impl AsRef<Path>>,
     ) -> Result<Rendered, Error> {
-        let start = Instant::now();
         let dir = dir.as_ref();
         let canonical = std::fs::canonicalize(dir).map_err(|source| InputError::Read {
             path: dir.to_path_buf(),
@@ -270,18 +285,17 @@ impl Engine {
             })?,
             None => find_project_root(&canonical),
         };
-        let inputs = Inputs::with_memo(root, self.memo.clone());
-        let built = crate::kustomize::build(&inputs, Some(&self.runtime), &canonical)?;
-        Ok(Rendered {
-            name: canonical
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-            yaml: crate::yaml::emit_stream(&built.resources).into(),
-            key: None,
-            cache_hit: false,
-            warnings: built.warnings,
-            elapsed: start.elapsed(),
+        let name = canonical
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let subject = Subject::Kustomization {
+            root: &root,
+            dir: &canonical,
+        };
+        self.cached(&name, &subject, |inputs| {
+            let built = crate::kustomize::build(inputs, Some(&self.runtime), &canonical)?;
+            Ok((built.resources, built.warnings))
         })
     }
 }

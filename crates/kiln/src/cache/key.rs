@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::Path;
 
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
@@ -102,49 +103,85 @@ fn canonical_json(v: &Value, out: &mut String) {
     }
 }
 
-/// The identity of a release file for the input index: its path relative to the root and
-/// its content. The index remembers what the last render of this file read.
-pub(crate) fn index_id(release: &Release) -> [u8; 32] {
-    let mut h = KeyHasher::new("index-v1");
-    h.str("kiln", env!("CARGO_PKG_VERSION"));
-    h.str(
-        "path",
-        &release.display_path().to_string_lossy().replace('\\', "/"),
-    );
-    h.str("source", &release.source);
-    h.finish()
+/// What a cache entry is the render of.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Subject<'a> {
+    /// A release file.
+    Release(&'a Release),
+    /// A kustomization folder built like `kustomize build`.
+    Kustomization {
+        /// The project root reads are relative to.
+        root: &'a Path,
+        /// The folder, canonical, under `root`.
+        dir: &'a Path,
+    },
 }
 
-/// The render key of a release given what its render read.
-pub(crate) fn render_key(release: &Release, reads: &BTreeMap<String, Read>) -> RenderKey {
-    let mut h = KeyHasher::new(RENDER_FORMAT);
-    h.str("kiln", env!("CARGO_PKG_VERSION"));
-    h.str("name", release.name());
-    h.str(
-        "release",
-        &release.display_path().to_string_lossy().replace('\\', "/"),
-    );
-    h.str("source", &release.source);
-    h.u64("reads", reads.len() as u64);
-    for (path, read) in reads {
-        h.str("path", path);
-        match read {
-            Read::File(d) => h.bytes("file", d),
-            Read::Dir(d) => h.bytes("dir", d),
-            Read::Link(target) => h.str("link", target),
+impl Subject<'_> {
+    /// The project root its reads are relative to.
+    pub(crate) fn root(&self) -> &Path {
+        match self {
+            Subject::Release(r) => r.root(),
+            Subject::Kustomization { root, .. } => root,
         }
     }
-    h.u64("plugins", release.plugins.len() as u64);
-    for p in &release.plugins {
-        h.str("plugin", &p.name);
-        h.bytes("digest", &p.digest.0);
-        h.json("config", p.config.as_ref().unwrap_or(&Value::Null));
-        h.u64("timeout-ms", p.limits.timeout.as_millis() as u64);
-        h.u64("memory", p.limits.memory);
-        h.u64("stdout", p.limits.stdout as u64);
-        h.u64("stderr", p.limits.stderr as u64);
+
+    /// Its identity for the input index: a release file by path and content (the index
+    /// remembers what the last render of this file read); a kustomization by its folder.
+    pub(crate) fn index_id(&self) -> [u8; 32] {
+        let mut h = KeyHasher::new("index-v1");
+        h.str("kiln", env!("CARGO_PKG_VERSION"));
+        self.identify(&mut h);
+        h.finish()
     }
-    RenderKey(h.finish())
+
+    /// The render key given what its render read.
+    pub(crate) fn render_key(&self, reads: &BTreeMap<String, Read>) -> RenderKey {
+        let mut h = KeyHasher::new(RENDER_FORMAT);
+        h.str("kiln", env!("CARGO_PKG_VERSION"));
+        if let Subject::Release(release) = self {
+            h.str("name", release.name());
+        }
+        self.identify(&mut h);
+        h.u64("reads", reads.len() as u64);
+        for (path, read) in reads {
+            h.str("path", path);
+            match read {
+                Read::File(d) => h.bytes("file", d),
+                Read::Dir(d) => h.bytes("dir", d),
+                Read::Link(target) => h.str("link", target),
+            }
+        }
+        if let Subject::Release(release) = self {
+            h.u64("plugins", release.plugins.len() as u64);
+            for p in &release.plugins {
+                h.str("plugin", &p.name);
+                h.bytes("digest", &p.digest.0);
+                h.json("config", p.config.as_ref().unwrap_or(&Value::Null));
+                h.u64("timeout-ms", p.limits.timeout.as_millis() as u64);
+                h.u64("memory", p.limits.memory);
+                h.u64("stdout", p.limits.stdout as u64);
+                h.u64("stderr", p.limits.stderr as u64);
+            }
+        }
+        RenderKey(h.finish())
+    }
+
+    fn identify(&self, h: &mut KeyHasher) {
+        match self {
+            Subject::Release(release) => {
+                h.str(
+                    "release",
+                    &release.display_path().to_string_lossy().replace('\\', "/"),
+                );
+                h.str("source", &release.source);
+            }
+            Subject::Kustomization { root, dir } => {
+                let rel = crate::input::relative_to(dir, root);
+                h.str("kustomization", &rel.to_string_lossy().replace('\\', "/"));
+            }
+        }
+    }
 }
 
 #[cfg(test)]

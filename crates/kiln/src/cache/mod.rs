@@ -2,8 +2,9 @@
 //!
 //! Layout under the cache folder (each bucket carries its format version):
 //! - `renders-v1/<aa>/<key>`: rendered output, keyed by [`RenderKey`];
-//! - `index-v1/<aa>/<id>`: for each release file (path + content), the inputs its last
-//!   render read, so a warm run can compute the render key without rendering;
+//! - `index-v1/<aa>/<id>`: for each release file (path + content) and kustomization
+//!   folder, the inputs its last render read (file and listing digests, symlink targets)
+//!   and the warnings it gave, so a warm run can compute the render key without rendering;
 //! - `modules-v1/`: compiled plugins (written by the plugin runtime);
 //! - `runs-v1.log`: hits and misses of recent runs.
 //!
@@ -26,15 +27,22 @@ use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
 pub use key::RenderKey;
-pub(crate) use key::{index_id, render_key};
+pub(crate) use key::Subject;
 pub(crate) use store::write_atomic;
 pub use store::{Bucket, FsStore, Store};
 
 use crate::error::CacheError;
 use crate::input::{FileMemo, Read, Sha};
-use crate::release::Release;
 
 const MAGIC: &[u8] = b"kiln-cache-entry-v1\n";
+
+/// A render found in the cache.
+pub(crate) struct Hit {
+    pub(crate) key: RenderKey,
+    pub(crate) yaml: String,
+    /// The warnings the render gave when it was stored.
+    pub(crate) warnings: Vec<String>,
+}
 
 /// How many recent runs `runs-v1.log` keeps.
 const RUNS_KEPT: usize = 50;
@@ -146,10 +154,10 @@ impl Cache {
         }
     }
 
-    /// Looks a release up: `Some((key, yaml))` when nothing it read last time changed and
-    /// the stored render is intact.
-    pub(crate) fn lookup(&self, release: &Release) -> Option<(RenderKey, String)> {
-        let found = self.lookup_inner(release);
+    /// Looks a render up: `Some` when nothing it read last time changed and the stored
+    /// render is intact.
+    pub(crate) fn lookup(&self, subject: &Subject<'_>) -> Option<Hit> {
+        let found = self.lookup_inner(subject);
         match found {
             Some(_) => self.hits.fetch_add(1, Ordering::Relaxed),
             None => self.misses.fetch_add(1, Ordering::Relaxed),
@@ -157,44 +165,60 @@ impl Cache {
         found
     }
 
-    fn lookup_inner(&self, release: &Release) -> Option<(RenderKey, String)> {
-        let id = hex::encode(index_id(release));
+    fn lookup_inner(&self, subject: &Subject<'_>) -> Option<Hit> {
+        let root = subject.root();
+        let id = hex::encode(subject.index_id());
         let index = self.get_entry(Bucket::Index, &id)?;
         let index: Value = serde_json::from_slice(&index).ok()?;
         let mut reads = BTreeMap::new();
         for item in index.get("reads")?.as_array()? {
             let path = item.get(0)?.as_str()?;
             let kind = item.get(1)?.as_str()?;
-            let abs = safe_join(release.root(), path)?;
+            let abs = safe_join(root, path)?;
             let read = match kind {
                 "f" => Read::File(self.file_digest(&abs)?),
                 "d" => Read::Dir(crate::input::dir_digest(&abs).ok()?),
                 "l" => {
                     let target = std::fs::canonicalize(&abs).ok()?;
-                    if !target.starts_with(release.root()) {
+                    if !target.starts_with(root) {
                         return None;
                     }
-                    let shown = crate::input::relative_to(&target, release.root());
+                    let shown = crate::input::relative_to(&target, root);
                     Read::Link(shown.to_string_lossy().replace('\\', "/"))
                 }
                 _ => return None,
             };
             reads.insert(path.to_string(), read);
         }
-        let key = render_key(release, &reads);
+        // Warnings of the render the index describes (an index without them is older).
+        let warnings = match index.get("warnings") {
+            None => Vec::new(),
+            Some(w) => w
+                .as_array()?
+                .iter()
+                .map(|w| w.as_str().map(str::to_string))
+                .collect::<Option<Vec<_>>>()?,
+        };
+        let key = subject.render_key(&reads);
         let bytes = self.get_entry(Bucket::Renders, &key.to_hex())?;
         let yaml = String::from_utf8(bytes).ok()?;
-        Some((key, yaml))
+        Some(Hit {
+            key,
+            yaml,
+            warnings,
+        })
     }
 
-    /// Stores a render and the inputs it read. Failures are counted, never raised.
+    /// Stores a render, the inputs it read and its warnings. Failures are counted, never
+    /// raised.
     pub(crate) fn store(
         &self,
-        release: &Release,
+        subject: &Subject<'_>,
         reads: &BTreeMap<String, Read>,
         yaml: &str,
+        warnings: &[String],
     ) -> RenderKey {
-        let key = render_key(release, reads);
+        let key = subject.render_key(reads);
         let list: Vec<Value> = reads
             .iter()
             .map(|(p, r)| match r {
@@ -203,9 +227,10 @@ impl Cache {
                 Read::Link(target) => json!([p, "l", target]),
             })
             .collect();
-        let index = serde_json::to_vec(&json!({ "reads": list })).unwrap_or_default();
+        let index =
+            serde_json::to_vec(&json!({ "reads": list, "warnings": warnings })).unwrap_or_default();
         self.put_entry(Bucket::Renders, &key.to_hex(), yaml.as_bytes());
-        self.put_entry(Bucket::Index, &hex::encode(index_id(release)), &index);
+        self.put_entry(Bucket::Index, &hex::encode(subject.index_id()), &index);
         key
     }
 

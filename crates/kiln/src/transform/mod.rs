@@ -24,9 +24,12 @@ pub(crate) use names::{add_name_affixes, update_name_references};
 pub(crate) use namespace::set_namespace;
 #[allow(unused_imports)] // for callers that need kustomize's ID conflict error
 pub(crate) use namespace::set_namespace_mapped;
-pub(crate) use patch::{Matching, apply_patch_opts};
+#[cfg(any(test, feature = "unstable-internals"))]
 #[cfg_attr(not(feature = "unstable-internals"), allow(unreachable_pub))]
-pub use patch::{apply_patch, parse_patches};
+pub use patch::apply_patch;
+#[cfg_attr(not(feature = "unstable-internals"), allow(unreachable_pub))]
+pub use patch::parse_patches;
+pub(crate) use patch::{Matching, apply_patch_opts};
 #[allow(unused_imports)] // for callers that select resources by label
 pub(crate) use select::LabelSelector;
 

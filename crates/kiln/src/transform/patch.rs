@@ -104,6 +104,7 @@ pub fn parse_patches(
 }
 
 /// Applies one patch. A patch that matches no resource is an error.
+#[cfg(any(test, feature = "unstable-internals"))]
 #[cfg_attr(not(feature = "unstable-internals"), allow(unreachable_pub))]
 pub fn apply_patch(resources: &mut Vec<Resource>, patch: &Patch) -> Result<(), PatchError> {
     apply_patch_opts(resources, patch, Matching::default())

@@ -427,3 +427,89 @@ fn abandoned_temporary_files_are_cleaned_up() {
     assert_eq!((pruned.removed, pruned.freed), (1, 5));
     assert!(!stale.exists() && fresh.exists());
 }
+
+/// A hit gives back the warnings the render gave: a warm run says what a cold one said.
+#[test]
+fn warnings_survive_a_cache_hit() {
+    let fleet = Fleet::new();
+    let root = fleet.root();
+    fs::copy(kiln_test_artifacts::FIXTURE.path, root.join("fixture.wasm")).unwrap();
+    write(
+        &root.join("releases/c/release.yaml"),
+        &release_text(
+            "c",
+            &format!(
+                "  plugins:\n  - name: warn\n    wasm: ../../fixture.wasm\n    sha256: {}\n    config: {{mode: warning-result}}\n",
+                kiln_test_artifacts::FIXTURE.sha256
+            ),
+        ),
+    );
+    let cache = tempfile::tempdir().unwrap();
+    let engine = Engine::builder().cache_dir(cache.path()).build().unwrap();
+    let release = &fleet.releases()[2];
+    let cold = engine.render(release).unwrap();
+    assert!(!cold.cache_hit());
+    assert_eq!(
+        cold.warnings(),
+        ["plugin `warn`: warning: fixture: warning result on purpose"]
+    );
+    // A new engine: nothing in memory, all from the cache folder.
+    let engine = Engine::builder().cache_dir(cache.path()).build().unwrap();
+    let warm = engine.render(release).unwrap();
+    assert!(warm.cache_hit());
+    assert_eq!(warm.warnings(), cold.warnings());
+    assert_eq!(warm.yaml(), cold.yaml());
+}
+
+/// `kiln build` of a kustomization is cached like a release: a hit when nothing it read
+/// changed, a miss (and the new output) when a file it read did.
+#[test]
+fn kustomization_builds_are_cached_by_what_they_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write(
+        &root.join("base/kustomization.yaml"),
+        "resources: [cm.yaml]\n",
+    );
+    write(
+        &root.join("base/cm.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\ndata:\n  a: \"1\"\n",
+    );
+    write(
+        &root.join("overlay/kustomization.yaml"),
+        "resources: [../base]\nnamePrefix: prod-\n",
+    );
+    write(&root.join("unrelated.txt"), "x\n");
+    let cache = tempfile::tempdir().unwrap();
+    let plain = Engine::builder().no_cache(true).build().unwrap();
+    let build = |expect_hit: bool, what: &str| {
+        let engine = Engine::builder().cache_dir(cache.path()).build().unwrap();
+        let out = engine
+            .build_kustomization_with_root(root.join("overlay"), Some(root))
+            .unwrap();
+        let expected = plain
+            .build_kustomization_with_root(root.join("overlay"), Some(root))
+            .unwrap();
+        assert_eq!(out.yaml(), expected.yaml(), "{what}: stale");
+        assert_eq!(out.cache_hit(), expect_hit, "{what}");
+        out
+    };
+    let cold = build(false, "cold");
+    assert!(cold.yaml().contains("name: prod-cm"), "{}", cold.yaml());
+    build(true, "warm");
+    write(&root.join("unrelated.txt"), "y\n");
+    build(true, "after changing a file it does not read");
+    replace_in(&root.join("base/cm.yaml"), "a: \"1\"", "a: \"2\"");
+    build(false, "after changing a base file");
+    build(true, "warm again");
+    replace_in(
+        &root.join("overlay/kustomization.yaml"),
+        "prod-",
+        "staging-",
+    );
+    assert!(
+        build(false, "after changing the kustomization")
+            .yaml()
+            .contains("staging-cm")
+    );
+}
