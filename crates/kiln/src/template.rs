@@ -101,22 +101,10 @@ pub(crate) fn render(
     include: impl Fn(&str) -> Result<Option<String>, minijinja::Error> + Send + Sync + 'static,
 ) -> Result<String, TemplateError> {
     // A template can nest a value as deep as its fuel allows (`{% set ns.x = [ns.x] %}` in
-    // a loop), and minijinja prints, serializes and drops values recursively: give it a
-    // stack deep enough for that. The stack is reserved address space, touched only as deep
-    // as a template goes.
-    std::thread::scope(|scope| {
-        std::thread::Builder::new()
-            .name("kiln-template".into())
-            .stack_size(TEMPLATE_STACK)
-            .spawn_scoped(scope, || render_here(name, source, ctx, include))
-            .map_err(|e| TemplateError::Render {
-                template: name.to_path_buf(),
-                line: None,
-                message: format!("cannot start the template thread: {e}"),
-            })?
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-    })
+    // a loop), and minijinja prints, serializes and drops values recursively: render on a
+    // stack deep enough for that. It is reserved address space, touched only as deep as a
+    // template goes, and switching to it costs a mapping, not a thread.
+    stacker::grow(TEMPLATE_STACK, || render_here(name, source, ctx, include))
 }
 
 /// The stack a template renders on.
@@ -487,7 +475,7 @@ mod tests {
     }
 
     /// A value nested a hundred thousand levels deep (cheap in fuel) is printed and dropped
-    /// on the template thread's deep stack, not overflowing the caller's; printing it
+    /// on the template's own deep stack, not overflowing the caller's; printing it
     /// indented would be quadratic and is refused.
     #[test]
     fn deeply_nested_values_do_not_overflow_the_stack() {

@@ -113,51 +113,106 @@ fn is_list_kind(kind: &str) -> bool {
 /// Where the text opens a flow collection (`[` or `{`) deeper than [`MAX_DEPTH`], as line
 /// and column. The YAML scanner's work per token grows with the flow depth, so a deep
 /// stack of brackets would take quadratic time before any depth limit of the parser is
-/// reached; this linear pass refuses it first. It skips comments and quoted strings; a
-/// bracket in a block scalar is counted too, which matters only for text with hundreds
-/// of unclosed brackets.
+/// reached; this linear pass refuses it first. It skips comments, quoted strings and
+/// block scalars (`|`, `>`): brackets there are text, and kiln itself writes long strings
+/// as block scalars.
 fn flow_too_deep(text: &str) -> Option<(usize, usize)> {
-    let (mut depth, mut line, mut column) = (0usize, 1usize, 0usize);
+    let mut depth = 0usize;
     let mut quote = None;
-    let mut comment = false;
-    let mut prev = '\n';
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        column += 1;
-        if c == '\n' {
-            // A comment ends with its line; a quoted scalar may go on.
-            (line, column, comment) = (line + 1, 0, false);
-        } else if comment {
-            // Skipped.
-        } else if let Some(q) = quote {
-            if c == '\\' && q == '"' {
-                chars.next();
-                column += 1;
-            } else if c == q {
-                if q == '\'' && chars.peek() == Some(&'\'') {
-                    chars.next();
-                    column += 1;
-                } else {
-                    quote = None;
-                }
+    // Inside a block scalar: the indentation of its parent node, and that of its content
+    // once its first line is seen.
+    let mut block: Option<(usize, Option<usize>)> = None;
+    for (n, line) in text.split('\n').enumerate() {
+        let indent = line.len() - line.trim_start_matches(' ').len();
+        if let Some((parent, content)) = block {
+            if line.trim().is_empty() {
+                continue;
             }
-        } else {
-            match c {
-                '#' if prev.is_whitespace() => comment = true,
-                '"' | '\'' if !prev.is_alphanumeric() => quote = Some(c),
-                '[' | '{' => {
-                    depth += 1;
-                    if depth > MAX_DEPTH {
-                        return Some((line, column));
-                    }
+            match content {
+                None if indent > parent => {
+                    block = Some((parent, Some(indent)));
+                    continue;
                 }
-                ']' | '}' => depth = depth.saturating_sub(1),
-                _ => {}
+                Some(c) if indent >= c => continue,
+                _ => block = None,
             }
         }
-        prev = c;
+        let mut code_end = line.len();
+        let mut prev = ' ';
+        let mut chars = line.char_indices().peekable();
+        while let Some((i, c)) = chars.next() {
+            if let Some(q) = quote {
+                if c == '\\' && q == '"' {
+                    chars.next();
+                } else if c == q {
+                    if q == '\'' && chars.peek().is_some_and(|&(_, c)| c == '\'') {
+                        chars.next();
+                    } else {
+                        quote = None;
+                    }
+                }
+            } else {
+                match c {
+                    '#' if prev.is_whitespace() => {
+                        code_end = i;
+                        break;
+                    }
+                    '"' | '\'' if !prev.is_alphanumeric() => quote = Some(c),
+                    '[' | '{' => {
+                        depth += 1;
+                        if depth > MAX_DEPTH {
+                            return Some((n + 1, line[..i].chars().count() + 1));
+                        }
+                    }
+                    ']' | '}' => depth = depth.saturating_sub(1),
+                    _ => {}
+                }
+            }
+            prev = c;
+        }
+        if quote.is_none() && depth == 0 {
+            block = block_scalar_start(&line[..code_end]).map(|parent| (parent, None));
+        }
     }
     None
+}
+
+/// If `code` (a line without its comment) ends with a block scalar indicator (`|`, `>-`,
+/// `|2+`, …) in block context, the indentation its content must exceed: the column of the
+/// key it is the value of (`  key: |`), or of the `-` it is the item of (`- |`).
+fn block_scalar_start(code: &str) -> Option<usize> {
+    let code = code.trim_end();
+    let token = code.rsplit([' ', '\t']).next()?;
+    let mut rest = token.chars();
+    if !matches!(rest.next(), Some('|' | '>'))
+        || token.len() > 3
+        || !rest.all(|c| matches!(c, '+' | '-' | '1'..='9'))
+    {
+        return None;
+    }
+    let before = code[..code.len() - token.len()].trim_end();
+    // The node starts after the indentation and any `- ` / `? ` entry indicators.
+    let mut column = code.len() - code.trim_start_matches(' ').len();
+    let mut node = &code[column..];
+    let mut entry = None;
+    while let Some(after) = node.strip_prefix("- ").or_else(|| node.strip_prefix("? ")) {
+        entry = Some(column);
+        let skipped = node.len() - after.trim_start_matches(' ').len();
+        column += skipped;
+        node = &node[skipped..];
+    }
+    if node.len() == token.len() {
+        // The indicator is the whole node: the item of a `-` (a bare one at the top level
+        // is left alone: counting its brackets is the safe side).
+        return entry;
+    }
+    // `key: |` (possibly with a tag or anchor between): the key's column.
+    (before.ends_with(':')
+        || before
+            .split_whitespace()
+            .last()
+            .is_some_and(|t| t.starts_with('!') || t.starts_with('&')))
+    .then_some(column)
 }
 
 /// Converts a YAML value to JSON: keys become strings, tags are dropped, and nesting is
@@ -306,6 +361,39 @@ mod tests {
             "[], ".repeat(MAX_DEPTH * 2)
         );
         parse_stream(&text, p()).unwrap();
+    }
+
+    /// Found by fuzzing (`fuzz/fuzz_targets/krm_decode.rs`): a string with hundreds of
+    /// unclosed `{`, read from a quoted scalar, was written back as a block scalar, where
+    /// the pre-scan counted its brackets and refused kiln's own output.
+    #[test]
+    fn brackets_in_block_scalars_do_not_count() {
+        let many = "{".repeat(MAX_DEPTH * 2);
+        for text in [
+            format!("a: |\n  {many}\n  {many}\nb: 1\n"),
+            format!("a:\n  k: >-\n\n    {many}\n\n    x\n  j: 2\n"),
+            format!("- |2+\n   {many}\n- x\n"),
+            format!("- - a: !!str |\n      {many}\n"),
+            format!("a: &x |\n  {many}\n"),
+        ] {
+            parse_stream(&text, p()).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        }
+        // After the block scalar ends, brackets count again; a `|` inside a plain scalar
+        // or flow collection starts nothing.
+        let deep = "[".repeat(MAX_DEPTH + 1);
+        for text in [
+            format!("a: |\n  x\nb: {deep}\n"),
+            format!("a: |\nb: {deep}\n"),
+            format!("- a: |\n  b: {deep}\n"),
+            format!("a: [1, |\n  {deep}\n"),
+        ] {
+            let err = parse_stream(&text, p()).unwrap_err();
+            assert!(err.to_string().contains("deeper than 200"), "{text}: {err}");
+        }
+        // Emitted long strings read back.
+        let v = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}, "data": {"n": format!("e\n\n:{many}\nx\n")}});
+        let again = parse_one(&emit_value(&v), p()).unwrap();
+        assert_eq!(v, again);
     }
 
     #[test]
