@@ -149,16 +149,19 @@ fn render_here(
 }
 
 /// The most bytes one value may print as (`{{ value }}`, `string`, `join`, `tojson`,
-/// `pprint`), estimated before printing it.
-const MAX_PRINTED: usize = 64 << 20;
+/// `pprint`), estimated before printing it: ten times the size Kubernetes allows a whole
+/// object.
+const MAX_PRINTED: usize = 16 << 20;
 
 /// Checks, in work bounded by [`MAX_PRINTED`], that `value` prints in at most that many
 /// bytes when every nested item is indented by `indent` per level. Fuel is charged for
 /// the bytes a template makes, but a value can hold one list many times over
-/// (`{% set ns.x = [ns.x, ns.x] %}` in a loop doubles it at the cost of one slot) and
-/// printing walks every copy: without this, printing such a value runs for hours.
+/// (`{% set ns.x = [ns.x, ns.x] %}` in a loop doubles it at the cost of one slot, and
+/// `[1] * 60000000` is lazy) and printing walks every copy: without this, printing such a
+/// value runs for hours. The walk is depth first and keeps one iterator per level, so it
+/// holds no more than the value's nesting.
 fn check_printable(value: &minijinja::Value, indent: usize) -> Result<(), minijinja::Error> {
-    use minijinja::value::ValueKind;
+    use minijinja::value::{ValueIter, ValueKind};
 
     let too_big = || {
         minijinja::Error::new(
@@ -166,33 +169,46 @@ fn check_printable(value: &minijinja::Value, indent: usize) -> Result<(), miniji
             format!("the value would print as over {MAX_PRINTED} bytes"),
         )
     };
-    let mut total = 0usize;
-    let mut stack = vec![(value.clone(), 0usize)];
-    while let Some((v, depth)) = stack.pop() {
-        let own = match v.kind() {
-            ValueKind::String => v.as_str().map_or(0, str::len) + 2,
-            ValueKind::Seq | ValueKind::Iterable | ValueKind::Map => {
-                let is_map = v.kind() == ValueKind::Map;
-                for item in v.try_iter()? {
-                    if total > MAX_PRINTED {
-                        return Err(too_big());
-                    }
-                    total += 2 + (depth + 1).saturating_mul(indent);
-                    if is_map {
-                        let entry = v.get_item(&item)?;
-                        stack.push((item, depth + 1));
-                        stack.push((entry, depth + 1));
-                    } else {
-                        stack.push((item, depth + 1));
-                    }
-                }
-                2
-            }
-            _ => 24,
+    // What a value prints as by itself: a scalar whole, a collection its brackets.
+    let own = |v: &minijinja::Value| match v.kind() {
+        ValueKind::String => v.as_str().map_or(0, str::len) + 2,
+        ValueKind::Seq | ValueKind::Iterable | ValueKind::Map => 2,
+        _ => 24,
+    };
+    let is_collection = |v: &minijinja::Value| {
+        matches!(
+            v.kind(),
+            ValueKind::Seq | ValueKind::Iterable | ValueKind::Map
+        )
+    };
+    let mut total = own(value);
+    // Each level: the collection, its items still to see, and its depth.
+    let mut stack: Vec<(minijinja::Value, ValueIter, usize)> = Vec::new();
+    if is_collection(value) {
+        stack.push((value.clone(), value.try_iter()?, 0));
+    }
+    while let Some((parent, items, depth)) = stack.last_mut() {
+        let Some(item) = items.next() else {
+            stack.pop();
+            continue;
         };
-        total = total.saturating_add(own);
-        if total > MAX_PRINTED {
-            return Err(too_big());
+        let depth = *depth;
+        // A separator and the item's indentation, then the item (and a map's value).
+        let mut children = vec![item.clone()];
+        if parent.kind() == ValueKind::Map {
+            children.push(parent.get_item(&item)?);
+        }
+        for child in children {
+            total = total
+                .saturating_add(2 + (depth + 1).saturating_mul(indent))
+                .saturating_add(own(&child));
+            if total > MAX_PRINTED {
+                return Err(too_big());
+            }
+            if is_collection(&child) {
+                let iter = child.try_iter()?;
+                stack.push((child, iter, depth + 1));
+            }
         }
     }
     Ok(())
@@ -487,7 +503,7 @@ mod tests {
         for print in ["ns.x | tojson(indent=2)", "ns.x | pprint"] {
             let err = render_err(&format!("{nest}{{{{ {print} }}}}"));
             assert_eq!(
-                err, "`t.j2`:1: invalid operation: the value would print as over 67108864 bytes",
+                err, "`t.j2`:1: invalid operation: the value would print as over 16777216 bytes",
                 "{print}"
             );
         }
@@ -508,10 +524,15 @@ mod tests {
         ] {
             let err = render_err(&format!("{double}{{{{ {print} }}}}"));
             assert_eq!(
-                err, "`t.j2`:1: invalid operation: the value would print as over 67108864 bytes",
+                err, "`t.j2`:1: invalid operation: the value would print as over 16777216 bytes",
                 "{print}"
             );
         }
+        // Found by fuzzing: a lazy repetition is not charged fuel until walked.
+        assert_eq!(
+            render_err("{{ [1.] * 62106210 }}"),
+            "`t.j2`:1: invalid operation: the value would print as over 16777216 bytes"
+        );
         assert_eq!(
             render_err("{{ {'a': [1]} | tojson(indent=99999999999) }}"),
             "`t.j2`:1: invalid operation: `tojson` indent is over 64"
