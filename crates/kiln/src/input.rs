@@ -102,8 +102,7 @@ impl Inputs {
         }
         let lexical = normalize(&joined);
         if lexical != resolved && lexical.starts_with(self.root.as_path()) {
-            let target = self.display(&resolved).to_string_lossy().replace('\\', "/");
-            self.record(&lexical, Read::Link(target));
+            self.record(&lexical, Read::Link(key_path(&resolved, &self.root)));
         }
         Ok(resolved)
     }
@@ -206,7 +205,7 @@ impl Inputs {
     }
 
     fn record(&self, path: &Path, read: Read) {
-        let key = self.display(path).to_string_lossy().replace('\\', "/");
+        let key = key_path(path, &self.root);
         self.reads
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -327,6 +326,18 @@ fn listing_digest(items: &[DirItem]) -> Sha {
         h.update(i.name.as_bytes());
     }
     h.finalize().into()
+}
+
+/// A path as reads are keyed: relative to the root, with `/` separators.
+pub(crate) fn key_path(path: &Path, root: &Path) -> String {
+    relative_to(path, root).to_string_lossy().replace('\\', "/")
+}
+
+/// Where `path` (through a symlink) leads now, as [`Inputs::resolve`] records it; `None`
+/// when it does not resolve or leaves the root.
+pub(crate) fn link_target(path: &Path, root: &Path) -> Option<String> {
+    let target = fs::canonicalize(path).ok()?;
+    target.starts_with(root).then(|| key_path(&target, root))
 }
 
 /// The digest of a folder listing, as [`Inputs::list_dir`] records it.

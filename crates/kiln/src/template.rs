@@ -194,11 +194,11 @@ fn check_printable(value: &minijinja::Value, indent: usize) -> Result<(), miniji
         };
         let depth = *depth;
         // A separator and the item's indentation, then the item (and a map's value).
-        let mut children = vec![item.clone()];
-        if parent.kind() == ValueKind::Map {
-            children.push(parent.get_item(&item)?);
-        }
-        for child in children {
+        let entry = match parent.kind() {
+            ValueKind::Map => Some(parent.get_item(&item)?),
+            _ => None,
+        };
+        for child in std::iter::once(item).chain(entry) {
             total = total
                 .saturating_add(2 + (depth + 1).saturating_mul(indent))
                 .saturating_add(own(&child));
@@ -218,10 +218,11 @@ fn check_printable(value: &minijinja::Value, indent: usize) -> Result<(), miniji
 /// their whole argument. `tojson` indents by its `indent` argument (capped at 64), `pprint`
 /// by 4.
 fn guard_printing(env: &mut Environment<'_>) {
-    use minijinja::value::{Rest, Value as J, ValueOrKwargs};
-    use minijinja::{State, filters};
+    use minijinja::filters;
+    use minijinja::value::Value as J;
 
     env.set_formatter(|out, state, value| {
+        // A string or number prints as itself, already paid for in fuel.
         if !matches!(
             value.kind(),
             minijinja::value::ValueKind::String | minijinja::value::ValueKind::Number
@@ -230,25 +231,38 @@ fn guard_printing(env: &mut Environment<'_>) {
         }
         minijinja::escape_formatter(out, state, value)
     });
-    for (name, inner) in [
-        ("string", J::from_function(filters::string)),
-        ("join", J::from_function(filters::join)),
-        ("pprint", J::from_function(filters::pprint)),
-        ("tojson", J::from_function(filters::tojson)),
+    let first = |args: &[J], indent: usize| match args.first() {
+        Some(v) => check_printable(v, indent),
+        None => Ok(()),
+    };
+    for (name, builtin, indent) in [
+        ("string", J::from_function(filters::string), 0),
+        ("join", J::from_function(filters::join), 0),
+        ("pprint", J::from_function(filters::pprint), 4),
     ] {
-        env.add_filter(name, move |state: &mut State, args: Rest<ValueOrKwargs>| {
-            let args = args.into_values();
-            let indent = match name {
-                "pprint" => 4,
-                "tojson" => tojson_indent(&args)?,
-                _ => 0,
-            };
-            if let Some(v) = args.first() {
-                check_printable(v, indent)?;
-            }
-            inner.call(state, &args)
-        });
+        guard_filter(env, name, builtin, move |a| first(a, indent));
     }
+    guard_filter(env, "tojson", J::from_function(filters::tojson), move |a| {
+        first(a, tojson_indent(a)?)
+    });
+}
+
+/// Replaces the builtin filter `name` (`builtin`) by one that runs `check` on the
+/// arguments first (the filtered value, then the rest; keyword arguments as a map).
+fn guard_filter(
+    env: &mut Environment<'_>,
+    name: &'static str,
+    builtin: minijinja::Value,
+    check: impl Fn(&[minijinja::Value]) -> Result<(), minijinja::Error> + Send + Sync + 'static,
+) {
+    use minijinja::State;
+    use minijinja::value::{Rest, ValueOrKwargs};
+
+    env.add_filter(name, move |state: &mut State, args: Rest<ValueOrKwargs>| {
+        let args = args.into_values();
+        check(&args)?;
+        builtin.call(state, &args)
+    });
 }
 
 /// The indent a `tojson` call asks for (positional or `indent=`; `true` is 2), refused
@@ -284,23 +298,18 @@ fn tojson_indent(args: &[minijinja::Value]) -> Result<usize, minijinja::Error> {
 /// Replaces the `format` filter by one that refuses a non-ASCII `%(key)`: minijinja slices
 /// such a key byte by byte and panics inside it.
 fn guard_format_keys(env: &mut Environment<'_>) {
-    use minijinja::value::{Rest, Value as J, ValueOrKwargs};
-    use minijinja::{Error, State, filters};
+    use minijinja::value::Value as J;
 
-    let format = J::from_function(filters::format);
-    env.add_filter(
+    guard_filter(
+        env,
         "format",
-        move |state: &mut State, args: Rest<ValueOrKwargs>| {
-            let args = args.into_values();
-            if let Some(f) = args.first().and_then(J::as_str)
-                && !format_keys_ascii(f)
-            {
-                return Err(Error::new(
-                    ErrorKind::InvalidOperation,
-                    "a `format` key `%(...)` must be ASCII",
-                ));
-            }
-            format.call(state, &args)
+        J::from_function(minijinja::filters::format),
+        |args| match args.first().and_then(J::as_str) {
+            Some(f) if !format_keys_ascii(f) => Err(minijinja::Error::new(
+                ErrorKind::InvalidOperation,
+                "a `format` key `%(...)` must be ASCII",
+            )),
+            _ => Ok(()),
         },
     );
 }

@@ -177,8 +177,7 @@ impl Subject<'_> {
                 h.str("source", &release.source);
             }
             Subject::Kustomization { root, dir } => {
-                let rel = crate::input::relative_to(dir, root);
-                h.str("kustomization", &rel.to_string_lossy().replace('\\', "/"));
+                h.str("kustomization", &crate::input::key_path(dir, root));
             }
         }
     }

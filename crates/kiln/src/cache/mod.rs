@@ -178,14 +178,7 @@ impl Cache {
             let read = match kind {
                 "f" => Read::File(self.file_digest(&abs)?),
                 "d" => Read::Dir(crate::input::dir_digest(&abs).ok()?),
-                "l" => {
-                    let target = std::fs::canonicalize(&abs).ok()?;
-                    if !target.starts_with(root) {
-                        return None;
-                    }
-                    let shown = crate::input::relative_to(&target, root);
-                    Read::Link(shown.to_string_lossy().replace('\\', "/"))
-                }
+                "l" => Read::Link(crate::input::link_target(&abs, root)?),
                 _ => return None,
             };
             reads.insert(path.to_string(), read);

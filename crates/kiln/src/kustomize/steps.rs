@@ -49,11 +49,11 @@ impl Kustomizer<'_> {
             for p in &patches {
                 // kustomize fails a strategic merge patch without a target that names no
                 // resource, and quietly skips a targeted patch that selects none.
-                let matching = transform::Matching {
-                    required: p.target.is_none(),
-                    ..transform::Matching::default()
-                };
-                transform::apply_patch_opts(acc, p, matching)?;
+                transform::apply_patch_opts(
+                    acc,
+                    p,
+                    transform::Matching::required(p.target.is_none()),
+                )?;
             }
         }
 
@@ -119,11 +119,7 @@ impl Kustomizer<'_> {
                         "expected a JSON 6902 patch (a list of operations)",
                     ));
                 }
-                let matching = transform::Matching {
-                    required: false,
-                    ..transform::Matching::default()
-                };
-                transform::apply_patch_opts(acc, p, matching)?;
+                transform::apply_patch_opts(acc, p, transform::Matching::required(false))?;
             }
         }
 

@@ -139,10 +139,9 @@ fn measure(v: &Value) -> Measure {
     out
 }
 
-/// Checks that `value`, placed at `path` in place of `replaced` values, keeps the document
-/// within [`MAX_VALUES`] and [`MAX_DEPTH`]; returns the new size.
-fn grow(size: usize, replaced: usize, path: &str, value: &Value) -> Result<usize, String> {
-    let m = measure(value);
+/// Checks that a value measuring `m`, placed at `path` in place of `replaced` values, keeps
+/// the document within [`MAX_VALUES`] and [`MAX_DEPTH`]; returns the new size.
+fn grow(size: usize, replaced: usize, path: &str, m: &Measure) -> Result<usize, String> {
     let depth = tokens(path).len() + m.depth;
     if depth > MAX_DEPTH {
         return Err(format!(
@@ -162,7 +161,8 @@ fn apply_one(doc: &mut Value, op: &Op, size: &mut usize) -> Result<(), String> {
     match op {
         Op::Add { path, value } => {
             let replaced = replaced_by_add(doc, path);
-            *size = grow(*size, replaced, path, value).map_err(|e| failed("add", path, e))?;
+            *size =
+                grow(*size, replaced, path, &measure(value)).map_err(|e| failed("add", path, e))?;
             add(doc, path, value.clone()).map_err(|e| failed("add", path, e))
         }
         Op::Remove { path } => {
@@ -173,7 +173,8 @@ fn apply_one(doc: &mut Value, op: &Op, size: &mut usize) -> Result<(), String> {
         Op::Replace { path, value } => {
             let target = get_mut(doc, path).map_err(|e| failed("replace", path, e))?;
             let replaced = measure(target).values;
-            *size = grow(*size, replaced, path, value).map_err(|e| failed("replace", path, e))?;
+            *size = grow(*size, replaced, path, &measure(value))
+                .map_err(|e| failed("replace", path, e))?;
             *target = value.clone();
             Ok(())
         }
@@ -187,30 +188,20 @@ fn apply_one(doc: &mut Value, op: &Op, size: &mut usize) -> Result<(), String> {
             }
             let v =
                 remove(doc, from).map_err(|e| failed("move", path, format!("from {from}: {e}")))?;
-            let removed = measure(&v).values;
+            let m = measure(&v);
             let replaced = replaced_by_add(doc, path);
-            *size = grow(*size - removed.min(*size), replaced, path, &v)
+            *size = grow(*size - m.values.min(*size), replaced, path, &m)
                 .map_err(|e| failed("move", path, e))?;
             add(doc, path, v).map_err(|e| failed("move", path, e))
         }
         Op::Copy { from, path } => {
+            let replaced = replaced_by_add(doc, path);
             let source = get_mut(doc, from)
                 .map_err(|e| failed("copy", path, format!("from {from}: {e}")))?;
-            // Measure before cloning: the clone itself is what could be too big.
-            let m = measure(source);
-            if m.values > MAX_VALUES.saturating_sub(*size) {
-                return Err(failed(
-                    "copy",
-                    path,
-                    format!(
-                        "the result would hold {} values, over the limit of {MAX_VALUES}",
-                        *size + m.values
-                    ),
-                ));
-            }
+            // Checked before cloning: the clone itself is what could be too big.
+            *size = grow(*size, replaced, path, &measure(source))
+                .map_err(|e| failed("copy", path, e))?;
             let v = source.clone();
-            let replaced = replaced_by_add(doc, path);
-            *size = grow(*size, replaced, path, &v).map_err(|e| failed("copy", path, e))?;
             add(doc, path, v).map_err(|e| failed("copy", path, e))
         }
         Op::Test { path, value } => match get_mut(doc, path) {

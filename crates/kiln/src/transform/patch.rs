@@ -123,12 +123,19 @@ pub(crate) struct Matching {
     pub(crate) any_namespace: bool,
 }
 
-impl Default for Matching {
-    fn default() -> Self {
+impl Matching {
+    /// Exact matching, required or not.
+    pub(crate) fn required(required: bool) -> Matching {
         Matching {
-            required: true,
+            required,
             any_namespace: false,
         }
+    }
+}
+
+impl Default for Matching {
+    fn default() -> Self {
+        Matching::required(true)
     }
 }
 
@@ -1059,11 +1066,7 @@ spec:
             err.to_string(),
             "patch `inline patch 1`: target kind=StatefulSet,name=api matches no resource"
         );
-        let optional = Matching {
-            required: false,
-            ..Matching::default()
-        };
-        apply_patch_opts(&mut rs, &p, optional).unwrap();
+        apply_patch_opts(&mut rs, &p, Matching::required(false)).unwrap();
     }
 
     #[test]

@@ -69,19 +69,16 @@ impl Fleet {
         );
         // Targets for symlinks that the steps of a test create (read by no release until
         // then): two files and two folders with the same names inside.
-        for (file, n) in [("one", 1), ("two", 2)] {
+        for (file, name, n) in [
+            ("one.yaml", "linked", 1),
+            ("two.yaml", "linked", 2),
+            ("d1/cm.yaml", "in-folder", 1),
+            ("d2/cm.yaml", "in-folder", 2),
+        ] {
             write(
-                &root.join(format!("shared/{file}.yaml")),
+                &root.join("shared").join(file),
                 &format!(
-                    "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: linked\ndata:\n  n: \"{n}\"\n"
-                ),
-            );
-        }
-        for (d, n) in [("d1", 1), ("d2", 2)] {
-            write(
-                &root.join(format!("shared/{d}/cm.yaml")),
-                &format!(
-                    "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: in-folder\ndata:\n  n: \"{n}\"\n"
+                    "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  n: \"{n}\"\n"
                 ),
             );
         }
@@ -95,10 +92,16 @@ impl Fleet {
     }
 
     fn plugin_release(wasm: &str, sha: &str, team: &str) -> String {
+        Fleet::one_plugin_release("add-owner", wasm, sha, &format!("{{team: {team}}}"))
+    }
+
+    /// Release `c` with one plugin: `wasm` relative to the fleet root, `config` in flow
+    /// style.
+    fn one_plugin_release(name: &str, wasm: &str, sha: &str, config: &str) -> String {
         release_text(
             "c",
             &format!(
-                "  plugins:\n  - name: add-owner\n    wasm: ../../{wasm}\n    sha256: {sha}\n    config: {{team: {team}}}\n"
+                "  plugins:\n  - name: {name}\n    wasm: ../../{wasm}\n    sha256: {sha}\n    config: {config}\n"
             ),
         )
     }
@@ -436,12 +439,11 @@ fn warnings_survive_a_cache_hit() {
     fs::copy(kiln_test_artifacts::FIXTURE.path, root.join("fixture.wasm")).unwrap();
     write(
         &root.join("releases/c/release.yaml"),
-        &release_text(
-            "c",
-            &format!(
-                "  plugins:\n  - name: warn\n    wasm: ../../fixture.wasm\n    sha256: {}\n    config: {{mode: warning-result}}\n",
-                kiln_test_artifacts::FIXTURE.sha256
-            ),
+        &Fleet::one_plugin_release(
+            "warn",
+            "fixture.wasm",
+            kiln_test_artifacts::FIXTURE.sha256,
+            "{mode: warning-result}",
         ),
     );
     let cache = tempfile::tempdir().unwrap();
@@ -467,19 +469,20 @@ fn warnings_survive_a_cache_hit() {
 fn kustomization_builds_are_cached_by_what_they_read() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    write(
-        &root.join("base/kustomization.yaml"),
-        "resources: [cm.yaml]\n",
-    );
-    write(
-        &root.join("base/cm.yaml"),
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\ndata:\n  a: \"1\"\n",
-    );
-    write(
-        &root.join("overlay/kustomization.yaml"),
-        "resources: [../base]\nnamePrefix: prod-\n",
-    );
-    write(&root.join("unrelated.txt"), "x\n");
+    for (file, text) in [
+        ("base/kustomization.yaml", "resources: [cm.yaml]\n"),
+        (
+            "base/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\ndata:\n  a: \"1\"\n",
+        ),
+        (
+            "overlay/kustomization.yaml",
+            "resources: [../base]\nnamePrefix: prod-\n",
+        ),
+        ("unrelated.txt", "x\n"),
+    ] {
+        write(&root.join(file), text);
+    }
     let cache = tempfile::tempdir().unwrap();
     let plain = Engine::builder().no_cache(true).build().unwrap();
     let build = |expect_hit: bool, what: &str| {
