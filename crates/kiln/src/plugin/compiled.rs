@@ -1,4 +1,5 @@
-//! Compiled plugins on disk: `<dir>/modules-v1/<digest>-<engine>.cwasm`.
+//! Compiled plugins on disk: `<dir>/modules-v1/<digest>-<engine>.cwasm`, and
+//! `<digest>-<engine>.failed` for a module that did not compile or link (its reason).
 //!
 //! `<engine>` is a hash of [`wasmtime::Engine::precompile_compatibility_hash`], so an
 //! artifact compiled by another wasmtime version or configuration is never looked up.
@@ -104,6 +105,43 @@ impl DiskCache {
             .map_err(|e| format!("`{}`: {}", path.display(), e.error))?;
         Ok(())
     }
+}
+
+impl DiskCache {
+    /// The record of a failed compile or link of `digest`.
+    fn failure_path(&self, digest: &Digest) -> PathBuf {
+        self.dir
+            .join(format!("{}-{}.failed", digest.to_hex(), self.engine_key))
+    }
+
+    /// Why `digest` could not be compiled or linked by this engine, if a record says so and
+    /// was written under the same limits (a kiln with other limits compiles again).
+    pub(crate) fn load_failure(&self, digest: &Digest) -> Option<String> {
+        let text = fs::read_to_string(self.failure_path(digest)).ok()?;
+        let (stamp, reason) = text.split_once('\n')?;
+        (stamp == failure_stamp() && !reason.is_empty()).then(|| reason.to_string())
+    }
+
+    /// Records why `digest` could not be compiled or linked, atomically.
+    pub(crate) fn store_failure(&self, digest: &Digest, reason: &str) -> std::io::Result<()> {
+        fs::create_dir_all(&self.dir)?;
+        let mut tmp = tempfile::NamedTempFile::new_in(&self.dir)?;
+        write!(tmp, "{}\n{reason}", failure_stamp())?;
+        tmp.persist(self.failure_path(digest))
+            .map_err(|e| e.error)?;
+        Ok(())
+    }
+}
+
+/// The first line of a failure record: what the failure depends on besides the engine.
+fn failure_stamp() -> String {
+    format!(
+        "kiln-failed-v1 kiln={} table-elements={} tables={} memories={}",
+        env!("CARGO_PKG_VERSION"),
+        super::sandbox::MAX_TABLE_ELEMENTS,
+        super::sandbox::MAX_TABLES,
+        super::sandbox::MAX_MEMORIES
+    )
 }
 
 /// The payload of a cache file whose header checks out.

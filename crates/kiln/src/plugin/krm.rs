@@ -115,9 +115,23 @@ pub(crate) fn decode(stdout: &[u8], provenance: &Provenance) -> Result<Decoded, 
     let (errors, messages) = match list.remove("results") {
         None | Some(Value::Null) => (Vec::new(), Vec::new()),
         Some(Value::Array(results)) => format_results(&results)?,
+        // kyaml's function framework before v0.13 wrote `results: {name, items: [...]}`.
+        Some(Value::Object(mut legacy)) => match legacy.remove("items") {
+            None | Some(Value::Null) => (Vec::new(), Vec::new()),
+            Some(Value::Array(results)) => {
+                format_results(&results).map_err(|e| format!("`results.items`: {e}"))?
+            }
+            Some(other) => {
+                return Err(format!(
+                    "`results.items` must be a sequence, found {}",
+                    crate::resource::type_name(&other)
+                ));
+            }
+        },
         Some(other) => {
             return Err(format!(
-                "`results` must be a sequence, found {}",
+                "`results` must be a sequence (or kyaml's legacy `{{name, items}}` mapping), \
+                 found {}",
                 crate::resource::type_name(&other)
             ));
         }
@@ -283,6 +297,41 @@ mod tests {
         let d = decode(out, &Provenance::of(&[])).unwrap();
         assert_eq!(d.errors, ["error: bad (Deployment/shop/api field spec.x)"]);
         assert_eq!(d.messages, ["info: fyi"]);
+    }
+
+    #[test]
+    fn legacy_results_mapping_is_read_like_the_sequence() {
+        // kyaml's framework before v0.13: `results: {name, items: [...]}`.
+        let out = b"apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems: []\nresults:\n  name: apply-setters\n  items:\n  - message: setter unused\n    severity: warning\n    file: {path: base/app.yaml}\n  - message: replicas is not an integer\n    severity: error\n    resourceRef: {apiVersion: apps/v1, kind: Deployment, name: api}\n    field: {path: spec.replicas}\n";
+        let d = decode(out, &Provenance::of(&[])).unwrap();
+        assert_eq!(
+            d.errors,
+            ["error: replicas is not an integer (Deployment/api field spec.replicas)"]
+        );
+        assert_eq!(
+            d.messages,
+            ["warning: setter unused (file `base/app.yaml`)"]
+        );
+        let p = Provenance::of(&[]);
+        assert!(decode(b"kind: ResourceList\nresults: {name: x}\n", &p).is_ok());
+        assert_eq!(
+            decode(b"kind: ResourceList\nresults: {items: 3}\n", &p)
+                .err()
+                .unwrap(),
+            "`results.items` must be a sequence, found a number"
+        );
+        assert_eq!(
+            decode(b"kind: ResourceList\nresults: {items: [7]}\n", &p)
+                .err()
+                .unwrap(),
+            "`results.items`: results[0] must be a mapping"
+        );
+        assert_eq!(
+            decode(b"kind: ResourceList\nresults: 3\n", &p)
+                .err()
+                .unwrap(),
+            "`results` must be a sequence (or kyaml's legacy `{name, items}` mapping), found a number"
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 
 use wasmparser::{CompositeInnerType, Encoding, ExternalKind, Parser, Payload, TypeRef};
 
-use super::sandbox::{Host, Sandbox, WASI_MODULE};
+use super::sandbox::{Host, MAX_MEMORIES, MAX_TABLE_ELEMENTS, MAX_TABLES, Sandbox, WASI_MODULE};
 use super::{Digest, Limits, PluginError};
 
 /// The custom section the kiln-plugin SDK stamps its version into.
@@ -57,6 +57,7 @@ pub(crate) fn inspect(bytes: &[u8]) -> Result<Shape, String> {
     let mut types: Vec<Option<(usize, usize)>> = Vec::new();
     let mut functions: Vec<u32> = Vec::new();
     let mut start = None;
+    let (mut tables, mut memories) = (0u32, 0u32);
     for payload in Parser::new(0).parse_all(bytes) {
         let payload = payload.map_err(|e| format!("invalid wasm: {e}"))?;
         match payload {
@@ -118,11 +119,36 @@ pub(crate) fn inspect(bytes: &[u8]) -> Result<Shape, String> {
                     functions.push(ty.map_err(|e| format!("invalid wasm: {e}"))?);
                 }
             }
+            Payload::TableSection(reader) => {
+                for (i, table) in reader.into_iter().enumerate() {
+                    let table = table.map_err(|e| format!("invalid wasm: {e}"))?;
+                    tables += 1;
+                    if table.ty.initial > MAX_TABLE_ELEMENTS as u64 {
+                        return Err(format!(
+                            "its table {i} needs {} elements, over kiln's limit of \
+                             {MAX_TABLE_ELEMENTS} (a table holds the module's function \
+                             references)",
+                            table.ty.initial
+                        ));
+                    }
+                }
+            }
+            Payload::MemorySection(reader) => memories += reader.count(),
             Payload::CustomSection(section) if section.name() == SDK_SECTION => {
                 sdk_version = Some(String::from_utf8_lossy(section.data()).trim().to_string());
             }
             _ => {}
         }
+    }
+    if tables > MAX_TABLES {
+        return Err(format!(
+            "it defines {tables} tables; kiln allows at most {MAX_TABLES}"
+        ));
+    }
+    if memories > MAX_MEMORIES {
+        return Err(format!(
+            "it defines {memories} memories; kiln allows at most {MAX_MEMORIES}"
+        ));
     }
     if !has_start {
         return Err("has no _start: not a WASI command module".into());

@@ -52,6 +52,11 @@ pub struct RuntimeStats {
     pub disk_rejects: u64,
     /// Compiled plugins that could not be written to the cache folder.
     pub disk_write_errors: u64,
+    /// Plugins that failed to compile or link (each is remembered, in this process and in
+    /// the module cache folder).
+    pub compile_failures: u64,
+    /// Plugins refused at once because the module cache folder remembers their failure.
+    pub remembered_failures: u64,
 }
 
 #[derive(Default)]
@@ -61,6 +66,8 @@ struct Counters {
     memory_hits: AtomicU64,
     disk_rejects: AtomicU64,
     disk_write_errors: AtomicU64,
+    compile_failures: AtomicU64,
+    remembered_failures: AtomicU64,
 }
 
 /// One compiled plugin, ready to instantiate.
@@ -68,8 +75,9 @@ struct Prepared {
     pre: InstancePre<Host>,
 }
 
-/// The slot of one digest: its lock makes concurrent first calls compile once.
-type Slot = Arc<Mutex<Option<Arc<Prepared>>>>;
+/// The slot of one digest: its lock makes concurrent first calls compile once. A module
+/// that failed to compile or link keeps its reason, so later calls fail at once.
+type Slot = Arc<Mutex<Option<Result<Arc<Prepared>, String>>>>;
 
 /// The plugin host: one wasmtime engine, compiled modules by digest.
 ///
@@ -130,6 +138,8 @@ impl Runtime {
             memory_hits: c.memory_hits.load(Ordering::Relaxed),
             disk_rejects: c.disk_rejects.load(Ordering::Relaxed),
             disk_write_errors: c.disk_write_errors.load(Ordering::Relaxed),
+            compile_failures: c.compile_failures.load(Ordering::Relaxed),
+            remembered_failures: c.remembered_failures.load(Ordering::Relaxed),
         }
     }
 
@@ -255,7 +265,12 @@ impl Runtime {
             .unwrap_or_else(PoisonError::into_inner)
             .get(digest)
             .cloned();
-        slot.is_some_and(|s| s.lock().unwrap_or_else(PoisonError::into_inner).is_some())
+        slot.is_some_and(|s| {
+            matches!(
+                *s.lock().unwrap_or_else(PoisonError::into_inner),
+                Some(Ok(_))
+            )
+        })
     }
 
     /// The compiled plugin for `digest`: from memory, from disk, or compiled now.
@@ -270,15 +285,28 @@ impl Runtime {
             modules.entry(*digest).or_default().clone()
         };
         let mut slot = slot.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(p) = &*slot {
-            self.counters.memory_hits.fetch_add(1, Ordering::Relaxed);
-            return Ok(p.clone());
-        }
         let not_command = |reason: String| PluginError::NotCommand {
             plugin: name.to_string(),
             digest: *digest,
             reason,
         };
+        match &*slot {
+            Some(Ok(p)) => {
+                self.counters.memory_hits.fetch_add(1, Ordering::Relaxed);
+                return Ok(p.clone());
+            }
+            Some(Err(reason)) => return Err(not_command(reason.clone())),
+            None => {}
+        }
+        let outcome = self.prepare_now(digest, wasm);
+        *slot = Some(outcome.clone());
+        outcome.map_err(not_command)
+    }
+
+    /// Loads or compiles `wasm` and links it; the error is a reason. A compile or link
+    /// failure is remembered on disk too (for this engine and these limits), so another
+    /// process does not spend the compile again to learn the same thing.
+    fn prepare_now(&self, digest: &Digest, wasm: &[u8]) -> Result<Arc<Prepared>, String> {
         let module = match self.disk.as_ref().map(|d| d.load(&self.engine, digest)) {
             Some(Ok(module)) => {
                 self.counters.disk_hits.fetch_add(1, Ordering::Relaxed);
@@ -288,9 +316,16 @@ impl Runtime {
                 if let Some(Err(Miss::Rejected)) = cached {
                     self.counters.disk_rejects.fetch_add(1, Ordering::Relaxed);
                 }
-                inspect(wasm).map_err(not_command)?;
-                let module = Module::new(&self.engine, wasm)
-                    .map_err(|e| not_command(format!("invalid wasm: {}", one_line(&e))))?;
+                inspect(wasm)?;
+                if let Some(reason) = self.disk.as_ref().and_then(|d| d.load_failure(digest)) {
+                    self.counters
+                        .remembered_failures
+                        .fetch_add(1, Ordering::Relaxed);
+                    return Err(reason);
+                }
+                let module = Module::new(&self.engine, wasm).map_err(|e| {
+                    self.remember_failure(digest, format!("invalid wasm: {}", one_line(&e)))
+                })?;
                 self.counters.compiles.fetch_add(1, Ordering::Relaxed);
                 if let Some(disk) = &self.disk
                     && disk.store(digest, &module).is_err()
@@ -305,10 +340,20 @@ impl Runtime {
         let pre = self
             .linker
             .instantiate_pre(&module)
-            .map_err(|e| not_command(one_line(&e)))?;
-        let prepared = Arc::new(Prepared { pre });
-        *slot = Some(prepared.clone());
-        Ok(prepared)
+            .map_err(|e| self.remember_failure(digest, one_line(&e)))?;
+        Ok(Arc::new(Prepared { pre }))
+    }
+
+    /// Records that `digest` cannot be prepared, and gives the reason back.
+    fn remember_failure(&self, digest: &Digest, reason: String) -> String {
+        self.counters
+            .compile_failures
+            .fetch_add(1, Ordering::Relaxed);
+        if let Some(disk) = &self.disk {
+            // Best effort: without the record the next process compiles again.
+            let _ = disk.store_failure(digest, &reason);
+        }
+        reason
     }
 }
 
@@ -531,6 +576,9 @@ fn engine_config(pool: Option<u32>) -> Config {
             .total_core_instances(total)
             .total_memories(total)
             .total_tables(total)
+            .table_elements(sandbox::MAX_TABLE_ELEMENTS)
+            .max_tables_per_module(sandbox::MAX_TABLES)
+            .max_memories_per_module(sandbox::MAX_MEMORIES)
             .max_memory_size(Limits::MAX_MEMORY as usize)
             .max_unused_warm_slots(total.min(32))
             // Reset up to 16 MiB of a used memory with memset instead of madvise, and

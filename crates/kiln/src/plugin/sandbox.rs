@@ -122,8 +122,17 @@ impl MemoryLimiter {
     }
 }
 
-/// The most elements a plugin's table may have (wasmtime's pooling default).
-const MAX_TABLE_ELEMENTS: usize = 20_000;
+/// The most elements a plugin's table may have, initially or grown. A table holds a
+/// module's function references: Go modules need one entry per function that may be called
+/// indirectly (27,736 for a kpt function built on `k8s.io/api`), so the cap leaves room for
+/// several times that. The instance pool reserves `8 bytes * MAX_TABLE_ELEMENTS` of address
+/// space per slot (1 MiB), and touches only what a module uses.
+pub(crate) const MAX_TABLE_ELEMENTS: usize = 1 << 17;
+
+/// The most tables and memories a plugin may define (the instance pool's slots hold one each).
+pub(crate) const MAX_TABLES: u32 = 1;
+/// See [`MAX_TABLES`].
+pub(crate) const MAX_MEMORIES: u32 = 1;
 
 impl ResourceLimiter for MemoryLimiter {
     fn memory_growing(

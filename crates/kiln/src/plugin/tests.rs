@@ -406,3 +406,95 @@ fn digests_parse_and_print() {
             .contains("64 hex digits")
     );
 }
+
+/// An echo module with a funcref table of `elements` entries, every one filled.
+fn echo_with_table(elements: usize) -> Vec<u8> {
+    let mut wasm = echo_after(
+        &format!("(table {elements} funcref)\n  (func $f)\n  (elem (i32.const 0) func $f)"),
+        "",
+    );
+    // `elem` fills one slot: the pool and the checks look at the declared size.
+    wasm.shrink_to_fit();
+    wasm
+}
+
+#[test]
+fn tables_the_size_of_real_go_modules_run() {
+    // The largest kpt function measured needs 27,736 entries; leave room above it.
+    for elements in [27_736, 100_000] {
+        let wasm = echo_with_table(elements);
+        check_module(&wasm).unwrap();
+        assert_eq!(run(&runtime(), &wasm).unwrap().items, items(), "{elements}");
+    }
+}
+
+#[test]
+fn a_table_over_the_limit_is_refused_before_compiling() {
+    let wasm = echo_with_table(200_000);
+    let reason = "its table 0 needs 200000 elements, over kiln's limit of 131072 (a table \
+                  holds the module's function references)";
+    match check_module(&wasm) {
+        Err(PluginError::NotCommand { reason: r, .. }) => assert_eq!(r, reason),
+        other => panic!("{other:?}"),
+    }
+    let rt = runtime();
+    match run(&rt, &wasm) {
+        Err(PluginError::NotCommand { reason: r, .. }) => assert_eq!(r, reason),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(rt.stats().compiles, 0);
+    let two_memories =
+        wat::parse_str(r#"(module (memory 1) (memory 1) (func (export "_start")))"#).unwrap();
+    match check_module(&two_memories) {
+        Err(PluginError::NotCommand { reason: r, .. }) => {
+            assert_eq!(r, "it defines 2 memories; kiln allows at most 1");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_module_that_fails_to_compile_is_remembered() {
+    // Well formed, so the structural check passes, but its body does not type-check:
+    // only the compiler finds out.
+    let wasm = wat::parse_str(
+        r#"(module (memory (export "memory") 1) (func (export "_start") i32.add drop))"#,
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = RuntimeConfig {
+        module_cache_dir: Some(dir.path().to_path_buf()),
+    };
+    let reason = |r: Result<PluginOutput, PluginError>| match r {
+        Err(PluginError::NotCommand { reason, .. }) => reason,
+        other => panic!("{other:?}"),
+    };
+    let first = Runtime::new(config.clone()).unwrap();
+    let message = reason(run(&first, &wasm));
+    assert!(message.starts_with("invalid wasm: "), "{message}");
+    assert_eq!(reason(run(&first, &wasm)), message);
+    assert_eq!(first.stats().compile_failures, 1);
+
+    // Another process with the same cache folder fails at once, with the same reason.
+    let second = Runtime::new(config).unwrap();
+    assert_eq!(reason(run(&second, &wasm)), message);
+    let s = second.stats();
+    assert_eq!(
+        (s.compiles, s.compile_failures, s.remembered_failures),
+        (0, 0, 1)
+    );
+
+    // A record written under other limits is not trusted: the module is compiled again.
+    let record = std::fs::read_dir(dir.path().join("modules-v1"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "failed"))
+        .unwrap();
+    std::fs::write(&record, "kiln-failed-v1 kiln=0.0.0\nold reason").unwrap();
+    let third = Runtime::new(RuntimeConfig {
+        module_cache_dir: Some(dir.path().to_path_buf()),
+    })
+    .unwrap();
+    assert_eq!(reason(run(&third, &wasm)), message);
+    assert_eq!(third.stats().compile_failures, 1);
+}

@@ -211,11 +211,22 @@ impl Release {
             if let Some(m) = &p.memory {
                 limits.memory = parse_bytes(m).map_err(|e| at(format!("memory: {e}")))?;
             }
+            let config = match (&p.config, &p.config_map) {
+                (Some(_), Some(_)) => {
+                    return Err(at(
+                        "set `config` (a whole object) or `configMap` (string data), \
+                                   not both"
+                            .into(),
+                    ));
+                }
+                (None, Some(data)) => Some(config_map(&p.name, data).map_err(at)?),
+                (config, None) => config.clone(),
+            };
             plugins.push(PluginDecl {
                 name: p.name.clone(),
                 wasm: p.wasm.clone(),
                 digest,
-                config: p.config.clone(),
+                config,
                 limits,
             });
         }
@@ -365,6 +376,35 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     parse_bytes(s)
 }
 
+/// A plugin's `configMap:` as the `functionConfig` kpt functions expect: a `v1` ConfigMap
+/// named after the plugin. Values are strings; a number or boolean is taken as written.
+fn config_map(
+    plugin: &str,
+    data: &std::collections::BTreeMap<String, Value>,
+) -> Result<Value, String> {
+    let mut out = serde_json::Map::new();
+    for (key, value) in data {
+        let text = match value {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            Value::Bool(b) => b.to_string(),
+            other => {
+                return Err(format!(
+                    "configMap.{key}: expected a string, found {}",
+                    crate::resource::type_name(other)
+                ));
+            }
+        };
+        out.insert(key.clone(), Value::String(text));
+    }
+    Ok(serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": plugin},
+        "data": out,
+    }))
+}
+
 /// Parses `500ms`, `5s`, `2m`, `1h` or a combination (`1m30s`).
 pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     let bad = || format!("`{s}` is not a duration (e.g. `500ms`, `5s`, `1m30s`)");
@@ -440,6 +480,29 @@ mod tests {
         assert_eq!(parse_bytes("64Mi").unwrap(), 64 << 20);
         assert_eq!(parse_bytes("1G").unwrap(), 1_000_000_000);
         assert!(parse_bytes("lots").is_err());
+    }
+
+    #[test]
+    fn config_map_becomes_a_configmap_function_config() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("release.yaml"),
+            "apiVersion: kiln.dev/v1alpha1\nkind: Release\nmetadata: {name: r}\nspec:\n  \
+             plugins:\n  - name: set-namespace\n    wasm: f.wasm\n    sha256: \
+             0000000000000000000000000000000000000000000000000000000000000000\n    \
+             configMap: {namespace: shop, replicas: 3, debug: false}\n",
+        )
+        .unwrap();
+        let release = Release::load_with_root(dir.path(), Some(dir.path())).unwrap();
+        assert_eq!(
+            release.plugins[0].config,
+            Some(serde_json::json!({
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": "set-namespace"},
+                "data": {"debug": "false", "namespace": "shop", "replicas": "3"},
+            }))
+        );
     }
 
     #[test]

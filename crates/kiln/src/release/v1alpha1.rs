@@ -74,6 +74,9 @@ pub(crate) struct PluginSpec {
     pub(crate) sha256: String,
     #[serde(default)]
     pub(crate) config: Option<Value>,
+    /// String data handed over as a ConfigMap's `data` (what kpt functions expect).
+    #[serde(default)]
+    pub(crate) config_map: Option<BTreeMap<String, Value>>,
     #[serde(default)]
     pub(crate) timeout: Option<String>,
     #[serde(default)]
