@@ -1,0 +1,3 @@
+module kiln.dev/plugins/set-namespace
+
+go 1.21
