@@ -5,6 +5,16 @@
 //! The plugins are built by a nested `cargo build` with its own target dir
 //! (see [`plugin_target_dir`]): sharing the outer one would deadlock on its
 //! lock. One invocation builds both targets for all plugins.
+//!
+//! Plugins in other languages (`plugins/go/*`, `plugins/c/*`) are built too
+//! when their toolchain is on this machine (Go with `GOOS=wasip1`, clang with
+//! wasi-libc); each gets a `Result<Artifact, &str>` constant whose error says
+//! what is missing. `KILN_REQUIRE_FOREIGN_PLUGINS=1` turns a missing toolchain
+//! into a build failure, so CI cannot skip them silently.
+//!
+//! Builds are reproducible: the same sources and toolchains give the same
+//! bytes in any checkout folder (paths are remapped), which is what lets the
+//! examples commit their `.wasm` files next to a test that rebuilds them.
 
 use std::env;
 use std::fmt::Write as _;
@@ -13,6 +23,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use sha2::{Digest, Sha256};
+
+#[path = "build/foreign.rs"]
+mod foreign;
 
 const WASM_TARGET: &str = "wasm32-wasip1";
 
@@ -49,6 +62,8 @@ fn main() {
         println!("cargo:rerun-if-changed={}", root.join(path).display());
     }
 
+    println!("cargo:rerun-if-env-changed=KILN_REQUIRE_FOREIGN_PLUGINS");
+    ensure_wasm_target();
     let plugins = discover(&root.join("plugins"));
 
     let mut cmd = Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
@@ -66,6 +81,20 @@ fn main() {
     for setting in PROFILE {
         cmd.args(["--config", setting]);
     }
+    // Paths into the checkout and into cargo's registry end up in panic messages:
+    // remap them so the bytes do not depend on where the checkout or cargo lives.
+    let cargo_home = env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
+    let mut remaps = vec![format!("--remap-path-prefix={}=/kiln", root.display())];
+    if let Some(home) = cargo_home {
+        remaps.push(format!("--remap-path-prefix={}=/cargo", home.display()));
+    }
+    let flags: Vec<String> = remaps.iter().map(|f| format!("{f:?}")).collect();
+    cmd.args([
+        "--config",
+        &format!("target.{WASM_TARGET}.rustflags=[{}]", flags.join(", ")),
+    ]);
     for plugin in &plugins {
         cmd.args(["--package", &plugin.package]);
     }
@@ -127,7 +156,48 @@ fn main() {
         all.join(", ")
     )
     .unwrap();
+    foreign::build_all(&root, &target_dir.join("foreign"), &mut code);
     fs::write(out_dir.join("artifacts.rs"), code).unwrap();
+}
+
+/// Makes sure the `wasm32-wasip1` standard library is installed for the compiler
+/// this build uses, adding it with rustup when it is not (rustup does not add
+/// targets on its own when `RUSTUP_AUTO_INSTALL=0`).
+fn ensure_wasm_target() {
+    let rustc = env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let sysroot = Command::new(&rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+    let installed = |root: &Path| {
+        root.join("lib/rustlib")
+            .join(WASM_TARGET)
+            .join("lib")
+            .is_dir()
+    };
+    if sysroot.as_deref().is_some_and(installed) {
+        return;
+    }
+    println!(
+        "cargo:warning=the {WASM_TARGET} target is missing: running `rustup target add {WASM_TARGET}`"
+    );
+    let added = Command::new("rustup")
+        .args(["target", "add", WASM_TARGET])
+        .output();
+    match added {
+        Ok(o) if o.status.success() => {}
+        Ok(o) => panic!(
+            "the {WASM_TARGET} target is not installed and `rustup target add {WASM_TARGET}` \
+             failed:\n{}\nInstall it by hand (`rustup target add {WASM_TARGET}`) and build again.",
+            String::from_utf8_lossy(&o.stderr).trim()
+        ),
+        Err(e) => panic!(
+            "the {WASM_TARGET} target is not installed and rustup cannot be run ({e}): \
+             install the target for this toolchain and build again"
+        ),
+    }
 }
 
 /// Where the nested build puts its output.

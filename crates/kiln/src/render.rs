@@ -90,6 +90,7 @@ pub(crate) fn render_release(
     }
 
     for plugin in &release.plugins {
+        let config = plugin_config(plugin, release, inputs, &release_file)?;
         let wasm_path = inputs.resolve(release.dir(), &plugin.wasm, &release_file)?;
         // A plugin already compiled in this process is checked by its file's digest alone;
         // its bytes are read only to compile it.
@@ -111,7 +112,7 @@ pub(crate) fn render_release(
             &plugin.name,
             &plugin.digest,
             &wasm,
-            plugin.config.as_ref(),
+            config.as_ref(),
             &plugin.limits,
             std::mem::take(&mut resources),
         )?;
@@ -127,6 +128,30 @@ pub(crate) fn render_release(
         resources,
         warnings,
     })
+}
+
+/// A plugin's config with its `configFiles` read in: each file (YAML or JSON, read
+/// through `inputs`, so it is part of the render key) becomes the value of its key.
+fn plugin_config(
+    plugin: &crate::release::PluginDecl,
+    release: &Release,
+    inputs: &Inputs,
+    release_file: &Path,
+) -> Result<Option<Value>, Error> {
+    if plugin.config_files.is_empty() {
+        return Ok(plugin.config.clone());
+    }
+    let mut config = match &plugin.config {
+        Some(Value::Object(map)) => map.clone(),
+        _ => Map::new(),
+    };
+    for (key, file) in &plugin.config_files {
+        let path = inputs.resolve(release.dir(), file, release_file)?;
+        let text = inputs.read_text(&path)?;
+        let value = crate::yaml::parse_one(&text, &inputs.display(&path))?;
+        config.insert(key.clone(), value);
+    }
+    Ok(Some(Value::Object(config)))
 }
 
 /// Parsed plain manifests by content digest and origin, shared by the renders of one

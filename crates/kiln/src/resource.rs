@@ -207,6 +207,16 @@ impl Resource {
     }
 }
 
+/// A resource from a JSON object: it needs a `kind` and a `metadata.name` (or
+/// `metadata.generateName`); the error says what is missing.
+impl TryFrom<Value> for Resource {
+    type Error = String;
+
+    fn try_from(value: Value) -> Result<Self, String> {
+        Resource::from_value(value)
+    }
+}
+
 impl fmt::Display for Resource {
     /// `Kind/name`, or `Kind/namespace/name` when namespaced.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -2,6 +2,7 @@
 
 mod v1alpha1;
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -39,6 +40,9 @@ pub(crate) struct PluginDecl {
     pub(crate) wasm: String,
     pub(crate) digest: Digest,
     pub(crate) config: Option<Value>,
+    /// Config keys whose values are read from files at render time (paths relative to
+    /// the release file).
+    pub(crate) config_files: BTreeMap<String, String>,
     pub(crate) limits: Limits,
 }
 
@@ -222,11 +226,32 @@ impl Release {
                 (None, Some(data)) => Some(config_map(&p.name, data).map_err(at)?),
                 (config, None) => config.clone(),
             };
+            if !p.config_files.is_empty() {
+                match &config {
+                    _ if p.config_map.is_some() => {
+                        return Err(at("`configFiles` fills keys of `config`, not of \
+                                       `configMap` (string data)"
+                            .into()));
+                    }
+                    Some(Value::Object(map)) => {
+                        if let Some(key) = p.config_files.keys().find(|k| map.contains_key(*k)) {
+                            return Err(at(format!(
+                                "`{key}` is set in both `config` and `configFiles`"
+                            )));
+                        }
+                    }
+                    Some(_) => {
+                        return Err(at("`configFiles` needs `config` to be a mapping".into()));
+                    }
+                    None => {}
+                }
+            }
             plugins.push(PluginDecl {
                 name: p.name.clone(),
                 wasm: p.wasm.clone(),
                 digest,
                 config,
+                config_files: p.config_files.clone(),
                 limits,
             });
         }

@@ -77,6 +77,9 @@ pub(crate) struct PluginSpec {
     /// String data handed over as a ConfigMap's `data` (what kpt functions expect).
     #[serde(default)]
     pub(crate) config_map: Option<BTreeMap<String, Value>>,
+    /// Config keys filled from YAML or JSON files (e.g. `outputs: tf-outputs.json`).
+    #[serde(default)]
+    pub(crate) config_files: BTreeMap<String, String>,
     #[serde(default)]
     pub(crate) timeout: Option<String>,
     #[serde(default)]

@@ -1,0 +1,148 @@
+//! The same two jobs as plugins in three languages, over the 40-item list of the `plugin`
+//! bench: `set-namespace` in Rust and Go (standard library only), `default-resources`
+//! in Rust and C (wasi-libc). For each plugin:
+//!
+//! - `first-call`: a fresh runtime with no module cache, so the call compiles the module;
+//! - `warm-call`: compiled and instantiated before, a fresh store per call;
+//! - `native-fork`: the same source built for the host, run as a kustomize exec function.
+//!
+//! Plugins whose toolchain is not on this machine are left out (the bench says so).
+//!
+//! `cargo bench -p kiln-benches --bench languages`
+#![allow(clippy::print_stdout)]
+
+use std::io::{Read as _, Write as _};
+use std::process::{Command, Stdio};
+
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use kiln::{Digest, Limits, Resource, Runtime};
+use kiln_test_artifacts::{
+    Artifact, C_DEFAULT_RESOURCES, DEFAULT_RESOURCES, GO_SET_NAMESPACE, SET_NAMESPACE,
+};
+use serde_json::{Value, json};
+
+const ITEMS: usize = 40;
+
+/// 40 resources: Deployments (without resources, so `default-resources` has work),
+/// Services and ConfigMaps.
+fn items() -> Vec<Resource> {
+    (0..ITEMS)
+        .map(|i| {
+            let value = match i % 3 {
+                0 => json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                    "metadata": {"name": format!("app-{i}"), "labels": {"app": format!("app-{i}")}},
+                    "spec": {"replicas": 2, "selector": {"matchLabels": {"app": format!("app-{i}")}},
+                        "template": {"metadata": {"labels": {"app": format!("app-{i}")}},
+                            "spec": {"containers": [{"name": "app",
+                                "image": format!("example.com/app-{i}:1.0.{i}"),
+                                "ports": [{"containerPort": 8080}]}]}}}}),
+                1 => json!({"apiVersion": "v1", "kind": "Service",
+                    "metadata": {"name": format!("svc-{i}")},
+                    "spec": {"selector": {"app": format!("app-{i}")},
+                        "ports": [{"port": 80, "targetPort": 8080}]}}),
+                _ => json!({"apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": {"name": format!("cm-{i}")},
+                    "data": {"key": format!("value-{i}"), "other": format!("more-{i}")}}),
+            };
+            Resource::try_from(value).expect("a resource")
+        })
+        .collect()
+}
+
+fn call(runtime: &Runtime, plugin: &Artifact, wasm: &[u8], config: &Value, items: Vec<Resource>) {
+    let digest: Digest = plugin.sha256.parse().expect("pin");
+    let out = runtime
+        .run(
+            plugin.name,
+            &digest,
+            wasm,
+            Some(config),
+            &Limits::default(),
+            items,
+        )
+        .unwrap_or_else(|e| panic!("{}: {e}", plugin.name));
+    assert_eq!(out.items.len(), ITEMS);
+}
+
+fn bench_one(c: &mut Criterion, label: &str, plugin: &Artifact, config: Value) {
+    let wasm = plugin.bytes();
+    let input = items();
+    let mut group = c.benchmark_group(format!("languages/{label}"));
+
+    group.sample_size(10);
+    group.bench_function("first-call", |b| {
+        b.iter_batched(
+            || Runtime::new(Default::default()).expect("runtime starts"),
+            |runtime| call(&runtime, plugin, &wasm, &config, input.clone()),
+            BatchSize::PerIteration,
+        )
+    });
+
+    group.sample_size(50);
+    let runtime = Runtime::new(Default::default()).expect("runtime starts");
+    call(&runtime, plugin, &wasm, &config, input.clone());
+    group.bench_function("warm-call", |b| {
+        b.iter_batched(
+            || input.clone(),
+            |items| call(&runtime, plugin, &wasm, &config, items),
+            BatchSize::SmallInput,
+        )
+    });
+
+    let stdin = serde_json::to_vec(&json!({
+        "apiVersion": "config.kubernetes.io/v1",
+        "kind": "ResourceList",
+        "items": input.iter().map(Resource::to_value).collect::<Vec<_>>(),
+        "functionConfig": config,
+    }))
+    .expect("JSON");
+    group.bench_function("native-fork", |b| {
+        b.iter(|| {
+            let mut child = Command::new(plugin.native)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("the native build starts");
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(&stdin)
+                .expect("write stdin");
+            let mut out = Vec::new();
+            child
+                .stdout
+                .take()
+                .expect("stdout")
+                .read_to_end(&mut out)
+                .expect("read stdout");
+            assert!(child.wait().expect("wait").success());
+            assert!(!out.is_empty());
+        })
+    });
+    group.finish();
+}
+
+fn languages(c: &mut Criterion) {
+    let namespace = json!({"namespace": "shop"});
+    let defaults = json!({"cpu": "50m", "memory": "64Mi", "limitsMemory": "128Mi"});
+    bench_one(c, "set-namespace/rust", &SET_NAMESPACE, namespace.clone());
+    match GO_SET_NAMESPACE {
+        Ok(go) => bench_one(c, "set-namespace/go", &go, namespace),
+        Err(why) => println!("languages/set-namespace/go: skipped: {why}"),
+    }
+    bench_one(
+        c,
+        "default-resources/rust",
+        &DEFAULT_RESOURCES,
+        defaults.clone(),
+    );
+    match C_DEFAULT_RESOURCES {
+        Ok(c_plugin) => bench_one(c, "default-resources/c", &c_plugin, defaults),
+        Err(why) => println!("languages/default-resources/c: skipped: {why}"),
+    }
+}
+
+criterion_group!(benches, languages);
+criterion_main!(benches);
