@@ -1,0 +1,21 @@
+#!/bin/sh
+# The kiln sidecar: a resident `kiln serve`, then Argo CD's cmp-server (copied into
+# /var/run/argocd by the repo-server's init container). SIGTERM reaches both; kiln serve
+# finishes the renders under way and removes its socket.
+set -u
+: "${KILN_SOCKET:=/tmp/kiln/kiln.sock}"
+: "${KILN_CACHE_DIR:=/var/cache/kiln}"
+export KILN_SOCKET KILN_CACHE_DIR
+
+kiln serve --socket "$KILN_SOCKET" &
+kiln_pid=$!
+/var/run/argocd/argocd-cmp-server "$@" &
+cmp_pid=$!
+
+stop() { kill -TERM "$cmp_pid" "$kiln_pid" 2>/dev/null; }
+trap stop TERM INT
+wait "$cmp_pid"
+status=$?
+kill -TERM "$kiln_pid" 2>/dev/null
+wait "$kiln_pid"
+exit "$status"
