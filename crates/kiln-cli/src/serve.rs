@@ -56,11 +56,14 @@ fn read_message(stream: &mut UnixStream) -> io::Result<Value> {
 /// caller renders in-process. `Ok(Err)` is a render failure the server reported.
 pub(crate) fn ask(socket: &Path, req: &Request) -> Result<Result<Generated, String>, String> {
     let mut stream = UnixStream::connect(socket).map_err(|e| e.to_string())?;
-    write_message(&mut stream, &req.to_json()).map_err(|e| format!("sending: {e}"))?;
-    let answer = read_message(&mut stream).map_err(|e| match e.kind() {
-        io::ErrorKind::UnexpectedEof => "the server closed the connection mid-request".into(),
-        _ => format!("reading its answer: {e}"),
-    })?;
+    let gone = |doing: &str, e: io::Error| match e.kind() {
+        io::ErrorKind::UnexpectedEof
+        | io::ErrorKind::ConnectionReset
+        | io::ErrorKind::BrokenPipe => "the server closed the connection mid-request".to_string(),
+        _ => format!("{doing}: {e}"),
+    };
+    write_message(&mut stream, &req.to_json()).map_err(|e| gone("sending the request", e))?;
+    let answer = read_message(&mut stream).map_err(|e| gone("reading its answer", e))?;
     match answer.get("ok").and_then(Value::as_bool) {
         Some(true) => {
             let yaml = answer

@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 use kiln_test_artifacts::{ADD_OWNER, SET_LABELS};
 use serde_yaml::Value;
 
+// Only `write` is used here.
+#[allow(dead_code)]
 mod common;
 use common::write;
 
@@ -117,17 +119,21 @@ fn fixture_repo(dir: &Path) -> PathBuf {
          kube: \"{{ kube.version }}\"\n  apis: \"{{ kube.apiVersions | join(',') }}\"\n  \
          flavour: \"{{ env.FLAVOUR }}\"\n",
     );
-    // Eight more releases for concurrent requests.
+    // Eight more releases for concurrent requests: acme-prod's, renamed, with a plugin.
+    let acme = fs::read_to_string(workspace().join("examples/releases/acme-prod/release.yaml"))
+        .unwrap()
+        .replace("../../base", "../../../examples/base")
+        .replace("tf-outputs.json", "../../../examples/releases/acme-prod/tf-outputs.json")
+        .replace("path: patches/", "path: ../../../examples/releases/acme-prod/patches/");
     for i in 0..8 {
+        let text = acme
+            .replace("name: acme-prod", &format!("name: c{i}"))
+            .replace("namespace: acme", &format!("namespace: c{i}"))
+            .replace("region: eu-west-1", &format!("region: r{i}"));
         write(
             repo.join(format!("apps/fleet/c{i}/release.yaml")),
             format!(
-                "apiVersion: kiln.dev/v1alpha1\nkind: Release\nmetadata:\n  name: c{i}\nspec:\n  \
-                 resources: [../../../examples/base]\n  namespace: c{i}\n  \
-                 valuesFiles: [../../../examples/releases/acme-prod/tf-outputs.json]\n  \
-                 values: {{logLevel: debug, region: r{i}, features: [f{i}]}}\n  \
-                 images:\n  - {{name: registry.example.com/kiln/api, newTag: \"1.{i}.0\"}}\n  \
-                 plugins:\n  - name: owner\n    wasm: ../../../plugins/add-owner.wasm\n    \
+                "{text}\n  plugins:\n  - name: owner\n    wasm: ../../../plugins/add-owner.wasm\n    \
                  sha256: {}\n    config: {{team: team-{i}}}\n",
                 ADD_OWNER.sha256
             ),
@@ -660,7 +666,7 @@ fn bad_inputs_give_their_message_and_nothing_on_stdout() {
         ),
         (
             bad("apps/templated", Some(r#"[{"name":"replicas","string":"3"}"#)),
-            "error: ARGOCD_APP_PARAMETERS is not valid JSON: EOF while parsing a list at line 1 column 35",
+            "error: ARGOCD_APP_PARAMETERS is not valid JSON: EOF while parsing a list at line 1 column 33",
         ),
         (
             bad("apps/templated", Some(r#"{"replicas":"3"}"#)),
@@ -689,7 +695,7 @@ fn bad_inputs_give_their_message_and_nothing_on_stdout() {
         (
             // No ARGOCD_ENV_FLAVOUR: the template's variable is undefined.
             App::new("apps/templated"),
-            "error: release `templated`: `apps/templated/settings.yaml.j2`:10: undefined variable `env.FLAVOUR`",
+            "error: release `templated`: `apps/templated/settings.yaml.j2`:13: undefined variable `env.FLAVOUR`",
         ),
     ];
     let mut sidecar = Sidecar::new(tmp.path());
@@ -852,8 +858,9 @@ fn check_deploy(stream: &str) {
         .iter()
         .map(|c| c["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["argocd-repo-server", "kiln"]);
-    let kiln = &containers[1];
+    // kustomize puts the patch's new list items first.
+    assert_eq!(names, ["kiln", "argocd-repo-server"]);
+    let kiln = &containers[0];
     assert_eq!(
         kiln["image"].as_str(),
         Some("registry.example.com/kiln/argocd-cmp:0.1.0")
