@@ -88,7 +88,7 @@ def report(label, times):
     print(f"{label:<52} median {statistics.median(ms):7.2f} ms   p90 {ms[int(len(ms) * 0.9)]:7.2f} ms   (n={len(ms)})")
     return statistics.median(ms)
 
-app = "releases/cust-0000"
+app = "releases/cust-0001"
 # Start the server on an empty cache.
 server = subprocess.Popen([kiln, "serve", "--socket", sock], env={"KILN_CACHE_DIR": cache, "PATH": "/usr/bin:/bin"}, stderr=subprocess.DEVNULL)
 for _ in range(500):
@@ -101,7 +101,7 @@ try:
     # a `kiln render` of the same release is another entry).
     warm = fresh_copy()
     with ThreadPoolExecutor(2) as pool:
-        list(pool.map(lambda a: generate(warm, a, True), [f"releases/cust-{i:04d}" for i in range(100)]))
+        list(pool.map(lambda a: generate(warm, a, True), [f"releases/cust-{i:04d}" for i in range(1, 101)]))
     a = report("(a) warm kiln serve", [generate(fresh_copy(), app, True) for _ in range(rounds)])
     b = report("(b) no server, in-process, disk cache warm", [generate(fresh_copy(), app, False) for _ in range(rounds)])
     times = []
@@ -111,7 +111,7 @@ try:
             f.write(f"\n# round {i}\n")
         times.append(generate(root, app, True))
     c = report("(c) changed release, warm kiln serve", times)
-    overlay = os.path.join(work, "fleet-kustomize", "kustomize", "overlays", "cust-0000")
+    overlay = os.path.join(work, "fleet-kustomize", "kustomize", "overlays", "cust-0001")
     times = []
     for _ in range(max(10, rounds // 3)):
         t0 = time.perf_counter()
@@ -120,7 +120,7 @@ try:
     d = report("(d) kubectl kustomize, same overlay, no plugins", times)
     print(f"(d)/(a) = {d / a:.0f}x   (d)/(b) = {d / b:.1f}x   (d)/(c) = {d / c:.1f}x")
     # Throughput: 8 clients, 100 apps, each request in its own copy, warm server.
-    apps = [f"releases/cust-{i:04d}" for i in range(100)]
+    apps = [f"releases/cust-{i:04d}" for i in range(1, 101)]
     roots = [fresh_copy() for _ in apps]
     t0 = time.perf_counter()
     with ThreadPoolExecutor(8) as pool:

@@ -38,7 +38,7 @@ fn fresh(fleet: &Fleet, scratch: &Path, n: &mut usize, edit: bool) -> (TempDir, 
     for part in ["base", "plugins", "releases"] {
         copy_tree(&fleet.dir.path().join(part), &root.join(part));
     }
-    let app = root.join("releases/cust-0000");
+    let app = root.join("releases/cust-0001");
     if edit {
         let f = app.join("release.yaml");
         let text = std::fs::read_to_string(&f).expect("release");

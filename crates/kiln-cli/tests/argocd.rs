@@ -400,7 +400,7 @@ impl Server {
     }
 
     fn stop_inner(&mut self) -> String {
-        let Some(mut child) = self.child.take() else {
+        let Some(child) = self.child.take() else {
             return String::new();
         };
         let killed = Command::new("kill")

@@ -185,18 +185,16 @@ fn apply_one(values: &mut Value, name: &str, param: &Param) -> Result<(), ParamE
     if segments.iter().any(|s| s.is_empty()) {
         return Err(ParamError::BadName { name: name.into() });
     }
-    if !values.is_object() {
-        *values = Value::Object(Map::new());
-    }
-    let top = segments[0];
-    let Value::Object(map) = &*values else {
-        unreachable!("made an object above")
+    let Some((last, parents)) = segments.split_last() else {
+        return Err(ParamError::BadName { name: name.into() });
     };
-    if !map.contains_key(top) {
+    let top = segments[0];
+    let known = values.as_object();
+    if !known.is_some_and(|m| m.contains_key(top)) {
         return Err(ParamError::Unknown {
             name: name.into(),
             top: top.into(),
-            known: map.keys().cloned().collect(),
+            known: known.map(|m| m.keys().cloned().collect()).unwrap_or_default(),
         });
     }
     let mismatch = |at: &[&str], found: &Value| ParamError::Shape {
@@ -206,7 +204,6 @@ fn apply_one(values: &mut Value, name: &str, param: &Param) -> Result<(), ParamE
         found: shape(found),
     };
     let mut here = values;
-    let (last, parents) = segments.split_last().expect("at least one segment");
     for (i, seg) in parents.iter().enumerate() {
         let Value::Object(m) = here else {
             return Err(mismatch(&segments[..i], here));
