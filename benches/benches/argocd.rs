@@ -88,7 +88,11 @@ fn argocd(c: &mut Criterion) {
                     .jobs(1)
                     .build()
                     .expect("engine");
-                assert!(e.render_with(&release, &overrides()).expect("render").cache_hit());
+                assert!(
+                    e.render_with(&release, &overrides())
+                        .expect("render")
+                        .cache_hit()
+                );
                 root
             },
             BatchSize::PerIteration,

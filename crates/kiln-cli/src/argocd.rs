@@ -56,7 +56,12 @@ impl Request {
             .and_then(Value::as_str)
             .ok_or("request without `cwd`")?;
         let mut env = BTreeMap::new();
-        for (k, val) in v.get("env").and_then(Value::as_object).into_iter().flatten() {
+        for (k, val) in v
+            .get("env")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+        {
             let val = val.as_str().ok_or("request `env` values must be strings")?;
             env.insert(k.clone(), val.to_string());
         }
@@ -117,8 +122,7 @@ pub(crate) fn generate(engine: &Engine, req: &Request) -> Result<Generated, Stri
         for (name, p) in params {
             overrides = overrides.param(name, p);
         }
-        let release =
-            Release::load_with_root(&req.cwd, Some(&root)).map_err(|e| e.to_string())?;
+        let release = Release::load_with_root(&req.cwd, Some(&root)).map_err(|e| e.to_string())?;
         engine
             .render_with(&release, &overrides)
             .map_err(|e| e.to_string())?

@@ -123,8 +123,14 @@ fn fixture_repo(dir: &Path) -> PathBuf {
     let acme = fs::read_to_string(workspace().join("examples/releases/acme-prod/release.yaml"))
         .unwrap()
         .replace("../../base", "../../../examples/base")
-        .replace("tf-outputs.json", "../../../examples/releases/acme-prod/tf-outputs.json")
-        .replace("path: patches/", "path: ../../../examples/releases/acme-prod/patches/");
+        .replace(
+            "tf-outputs.json",
+            "../../../examples/releases/acme-prod/tf-outputs.json",
+        )
+        .replace(
+            "path: patches/",
+            "path: ../../../examples/releases/acme-prod/patches/",
+        );
     for i in 0..8 {
         let text = acme
             .replace("name: acme-prod", &format!("name: c{i}"))
@@ -171,7 +177,11 @@ fn expected(repo: &Path, app: &str, cache: &Path) -> String {
         .env("KILN_CACHE_DIR", cache)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -223,7 +233,11 @@ impl Reply {
     }
     /// The failure's message (the last line of stderr), checking nothing reached stdout.
     fn failure(&self) -> String {
-        assert!(!self.output.status.success(), "succeeded: {}", self.stdout());
+        assert!(
+            !self.output.status.success(),
+            "succeeded: {}",
+            self.stdout()
+        );
         assert_eq!(self.stdout(), "", "a failure wrote to stdout");
         self.stderr().lines().last().unwrap_or("").to_string()
     }
@@ -276,10 +290,7 @@ impl Sidecar {
 
     /// The environment a command gets: the sidecar's own, then Argo CD's build env.
     fn command(&self, argv: &[String], cwd: &Path, app: &App) -> Command {
-        let path = format!(
-            "{}:/usr/bin:/bin",
-            kiln_bin().parent().unwrap().display()
-        );
+        let path = format!("{}:/usr/bin:/bin", kiln_bin().parent().unwrap().display());
         let mut cmd = Command::new(&argv[0]);
         cmd.args(&argv[1..])
             .current_dir(cwd)
@@ -290,10 +301,16 @@ impl Sidecar {
             .env("ARGOCD_APP_NAME", app.path.replace('/', "-"))
             .env("ARGOCD_APP_NAMESPACE", "default")
             .env("ARGOCD_APP_PROJECT_NAME", "default")
-            .env("ARGOCD_APP_REVISION", "0123456789abcdef0123456789abcdef01234567")
+            .env(
+                "ARGOCD_APP_REVISION",
+                "0123456789abcdef0123456789abcdef01234567",
+            )
             .env("ARGOCD_APP_REVISION_SHORT", "0123456")
             .env("ARGOCD_APP_SOURCE_PATH", &app.path)
-            .env("ARGOCD_APP_SOURCE_REPO_URL", "https://git.example.com/fleet.git")
+            .env(
+                "ARGOCD_APP_SOURCE_REPO_URL",
+                "https://git.example.com/fleet.git",
+            )
             .env("ARGOCD_APP_SOURCE_TARGET_REVISION", "HEAD")
             .env("KUBE_VERSION", "1.31.2")
             .env("KUBE_API_VERSIONS", "v1,apps/v1,networking.k8s.io/v1");
@@ -385,7 +402,10 @@ impl Server {
             .unwrap();
         let start = Instant::now();
         while UnixStream::connect(socket).is_err() {
-            assert!(start.elapsed() < Duration::from_secs(30), "server did not start");
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "server did not start"
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
         Server {
@@ -410,7 +430,11 @@ impl Server {
         assert!(killed.success());
         let out = child.wait_with_output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert!(out.status.success(), "server exit {:?}: {stderr}", out.status);
+        assert!(
+            out.status.success(),
+            "server exit {:?}: {stderr}",
+            out.status
+        );
         assert!(!self.socket.exists(), "the socket file was left behind");
         stderr
     }
@@ -460,9 +484,18 @@ fn example_fleet_and_kustomize_app_match_render_and_build_with_and_without_a_ser
     // No server: in-process, saying so once.
     for (app, want) in apps.iter().zip(&want) {
         let reply = sidecar.request(&plugin, &repo, &App::new(app));
-        assert_eq!(reply.discovered, app.contains("releases"), "discover of {app}");
+        assert_eq!(
+            reply.discovered,
+            app.contains("releases"),
+            "discover of {app}"
+        );
         assert_eq!(reply.ok(), want, "{app}");
-        assert_eq!(reply.stderr().matches(FALLBACK).count(), 1, "{}", reply.stderr());
+        assert_eq!(
+            reply.stderr().matches(FALLBACK).count(),
+            1,
+            "{}",
+            reply.stderr()
+        );
         assert!(!parse_stream(reply.ok()).is_empty());
     }
     // A running server: the same bytes, no fallback; twice, the second from the cache of
@@ -661,11 +694,17 @@ fn bad_inputs_give_their_message_and_nothing_on_stdout() {
             "error: the app folder `apps/empty` holds neither a release.yaml nor a kustomization.yaml",
         ),
         (
-            bad("apps/templated", Some(r#"[{"name":"replicaz","string":"3"}]"#)),
+            bad(
+                "apps/templated",
+                Some(r#"[{"name":"replicaz","string":"3"}]"#),
+            ),
             "error: release `templated`: unknown parameter `replicaz`: the release's values have no `replicaz` (known: replicas, region, labels, zones, db)",
         ),
         (
-            bad("apps/templated", Some(r#"[{"name":"replicas","string":"3"}"#)),
+            bad(
+                "apps/templated",
+                Some(r#"[{"name":"replicas","string":"3"}"#),
+            ),
             "error: ARGOCD_APP_PARAMETERS is not valid JSON: EOF while parsing a list at line 1 column 33",
         ),
         (
@@ -677,11 +716,17 @@ fn bad_inputs_give_their_message_and_nothing_on_stdout() {
             "error: release `templated`: parameter `zones` is a string, but `values.zones` is a list",
         ),
         (
-            bad("apps/templated", Some(r#"[{"name":"labels","array":["a"]}]"#)),
+            bad(
+                "apps/templated",
+                Some(r#"[{"name":"labels","array":["a"]}]"#),
+            ),
             "error: release `templated`: parameter `labels` is an array, but `values.labels` is a mapping",
         ),
         (
-            bad("apps/templated", Some(r#"[{"name":"labels","map":{"tier":1}}]"#)),
+            bad(
+                "apps/templated",
+                Some(r#"[{"name":"labels","map":{"tier":1}}]"#),
+            ),
             "error: parameter `labels`: `map` values must be strings, `tier` is a number",
         ),
         (
@@ -735,7 +780,10 @@ fn a_server_dying_mid_request_falls_back_or_fails_cleanly() {
     sidecar.socket = Some(socket.clone());
     let app = App::new("examples/releases/acme-prod");
     let reply = sidecar.request(&plugin, &repo, &app);
-    assert_eq!(reply.ok(), expected(&repo, &app.path, &tmp.path().join("c")));
+    assert_eq!(
+        reply.ok(),
+        expected(&repo, &app.path, &tmp.path().join("c"))
+    );
     assert_eq!(
         reply.stderr().lines().next().unwrap(),
         format!(
@@ -749,7 +797,11 @@ fn a_server_dying_mid_request_falls_back_or_fails_cleanly() {
         &repo,
         &bad("apps/templated", Some(r#"[{"name":"nope","string":"1"}]"#)),
     );
-    assert!(reply.failure().starts_with("error: release `templated`: unknown parameter `nope`"));
+    assert!(
+        reply
+            .failure()
+            .starts_with("error: release `templated`: unknown parameter `nope`")
+    );
     assert_eq!(reply.stderr().matches(FALLBACK).count(), 1);
     dying.join().unwrap();
 }
@@ -833,7 +885,11 @@ fn a_read_only_cache_volume_does_not_fail_a_render() {
     let want = expected(&repo, &app.path, &tmp.path().join("c"));
     let reply = sidecar.request(&plugin, &repo, &app);
     assert_eq!(reply.ok(), want);
-    assert!(reply.stderr().contains("warning: cache"), "{}", reply.stderr());
+    assert!(
+        reply.stderr().contains("warning: cache"),
+        "{}",
+        reply.stderr()
+    );
     let socket = tmp.path().join("run/kiln.sock");
     let _server = Server::start(&socket, &sidecar.cache);
     sidecar.socket = Some(socket);
@@ -851,7 +907,10 @@ fn check_deploy(stream: &str) {
         .iter()
         .find(|d| d["kind"].as_str() == Some("Deployment"))
         .expect("a Deployment");
-    assert_eq!(deploy["metadata"]["name"].as_str(), Some("argocd-repo-server"));
+    assert_eq!(
+        deploy["metadata"]["name"].as_str(),
+        Some("argocd-repo-server")
+    );
     let spec = &deploy["spec"]["template"]["spec"];
     let containers = spec["containers"].as_sequence().unwrap();
     let names: Vec<&str> = containers
@@ -883,7 +942,10 @@ fn check_deploy(stream: &str) {
     assert_eq!(mounts["/home/argocd/cmp-server/plugins"].0, "plugins");
     assert_eq!(
         mounts["/home/argocd/cmp-server/config/plugin.yaml"],
-        ("kiln-cmp-plugin".to_string(), Some("plugin.yaml".to_string()))
+        (
+            "kiln-cmp-plugin".to_string(),
+            Some("plugin.yaml".to_string())
+        )
     );
     assert_eq!(mounts["/var/cache/kiln"].0, "kiln-cache");
     let volumes: Vec<&str> = spec["volumes"]
@@ -892,7 +954,13 @@ fn check_deploy(stream: &str) {
         .iter()
         .map(|v| v["name"].as_str().unwrap())
         .collect();
-    for v in ["var-files", "plugins", "kiln-cmp-plugin", "kiln-cache", "kiln-tmp"] {
+    for v in [
+        "var-files",
+        "plugins",
+        "kiln-cmp-plugin",
+        "kiln-cache",
+        "kiln-tmp",
+    ] {
         assert!(volumes.contains(&v), "volume {v} in {volumes:?}");
     }
     let env: BTreeMap<&str, &str> = kiln["env"]
@@ -923,7 +991,11 @@ fn deploy_argocd_builds_with_kiln_and_kubectl_kustomize() {
         .env("KILN_CACHE_DIR", tmp.path())
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let kiln_out = String::from_utf8(out.stdout).unwrap();
     check_deploy(&kiln_out);
     let kubectl = [
@@ -933,7 +1005,9 @@ fn deploy_argocd_builds_with_kiln_and_kubectl_kustomize() {
     .into_iter()
     .find(|p| p.is_file());
     let Some(kubectl) = kubectl else {
-        eprintln!("no kubectl (scripts/fetch-peers.sh fetches one): kubectl kustomize not compared");
+        eprintln!(
+            "no kubectl (scripts/fetch-peers.sh fetches one): kubectl kustomize not compared"
+        );
         return;
     };
     let out = Command::new(kubectl)
@@ -941,7 +1015,11 @@ fn deploy_argocd_builds_with_kiln_and_kubectl_kustomize() {
         .arg(&dir)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let kubectl_out = String::from_utf8(out.stdout).unwrap();
     check_deploy(&kubectl_out);
     assert_eq!(parse_stream(&kiln_out), parse_stream(&kubectl_out));

@@ -194,7 +194,9 @@ fn apply_one(values: &mut Value, name: &str, param: &Param) -> Result<(), ParamE
         return Err(ParamError::Unknown {
             name: name.into(),
             top: top.into(),
-            known: known.map(|m| m.keys().cloned().collect()).unwrap_or_default(),
+            known: known
+                .map(|m| m.keys().cloned().collect())
+                .unwrap_or_default(),
         });
     }
     let mismatch = |at: &[&str], found: &Value| ParamError::Shape {

@@ -551,13 +551,16 @@ fn overrides_are_keyed_and_a_moved_copy_hits() {
         .status()
         .unwrap();
     assert!(status.success());
-    let moved =
-        Release::load_with_root(copy.path().join("releases/b"), Some(copy.path())).unwrap();
+    let moved = Release::load_with_root(copy.path().join("releases/b"), Some(copy.path())).unwrap();
     let hit = engine.render_with(&moved, &kube).unwrap();
     assert!(hit.cache_hit());
     assert_eq!(hit.key(), with_kube.key());
     // And a changed file in the copy is a miss with the new content.
-    replace_in(&copy.path().join("releases/b/extra/pdb.yaml"), "minAvailable: 1", "minAvailable: 2");
+    replace_in(
+        &copy.path().join("releases/b/extra/pdb.yaml"),
+        "minAvailable: 1",
+        "minAvailable: 2",
+    );
     let changed = engine.render_with(&moved, &kube).unwrap();
     assert!(!changed.cache_hit());
     assert!(changed.yaml().contains("minAvailable: 2"));
