@@ -4,6 +4,8 @@
 //! `discover` is checked, `init` (if any) and `generate` run in the app's folder with Argo
 //! CD's environment and a timeout, and stdout is parsed as a YAML stream.
 
+#![allow(clippy::print_stderr)] // a note when kubectl is missing
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{Read, Write};
