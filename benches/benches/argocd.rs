@@ -64,7 +64,7 @@ fn argocd(c: &mut Criterion) {
         .cache_dir(cache.path())
         .build()
         .expect("engine");
-    let (_, release) = fresh(&fleet, scratch.path(), &mut n, false);
+    let (_copy, release) = fresh(&fleet, scratch.path(), &mut n, false);
     engine.render_with(&release, &overrides()).expect("warm up");
 
     c.bench_function("argocd/warm-engine", |b| {
