@@ -15,7 +15,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kiln_test_artifacts::{ADD_OWNER, SET_LABELS};
+use kiln_test_artifacts::{ADD_OWNER, FIXTURE, SET_LABELS};
 use serde_yaml::Value;
 
 // Only `write` is used here.
@@ -148,6 +148,21 @@ fn fixture_repo(dir: &Path) -> PathBuf {
         );
     }
     write(repo.join("apps/empty/README.md"), "nothing to render\n");
+    // A release whose plugin spins until its time limit: a render that takes a while.
+    write(repo.join("plugins/fixture.wasm"), FIXTURE.bytes());
+    write(
+        repo.join("apps/slow/release.yaml"),
+        format!(
+            "apiVersion: kiln.dev/v1alpha1\nkind: Release\nmetadata:\n  name: slow\nspec:\n  \
+             resources: [cm.yaml]\n  plugins:\n  - name: spin\n    wasm: ../../plugins/fixture.wasm\n    \
+             sha256: {}\n    config: {{mode: loop}}\n    timeout: 2s\n",
+            FIXTURE.sha256
+        ),
+    );
+    write(
+        repo.join("apps/slow/cm.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: slow\n",
+    );
     repo
 }
 
@@ -1025,4 +1040,44 @@ fn deploy_argocd_builds_with_kiln_and_kubectl_kustomize() {
     let kubectl_out = String::from_utf8(out.stdout).unwrap();
     check_deploy(&kubectl_out);
     assert_eq!(parse_stream(&kiln_out), parse_stream(&kubectl_out));
+}
+
+#[test]
+fn a_real_server_killed_mid_render_leaves_stdout_empty() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = fixture_repo(tmp.path());
+    let plugin = plugin();
+    let mut sidecar = Sidecar::new(tmp.path());
+    let socket = tmp.path().join("run/kiln.sock");
+    let mut server = Server::start(&socket, &sidecar.cache);
+    sidecar.socket = Some(socket.clone());
+    let child = server.child.take().unwrap();
+    let pid = child.id();
+    // SIGKILL the server while it runs the spinning plugin (2 s time limit).
+    let killer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(700));
+        let status = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        child.wait_with_output().unwrap()
+    });
+    let reply = sidecar.request(&plugin, &repo, &App::new("apps/slow"));
+    let died = killer.join().unwrap();
+    assert!(!died.status.success());
+    // The client noticed, rendered in-process, and that render failed on its own.
+    let stderr = reply.stderr();
+    assert_eq!(
+        stderr.lines().next().unwrap(),
+        format!(
+            "kiln: no render server answered at `{}` (the server closed the connection mid-request); rendering in-process",
+            socket.display()
+        )
+    );
+    let last = reply.failure();
+    assert!(
+        last.starts_with("error: release `slow`: plugin `spin`") && last.contains("time limit"),
+        "{last}"
+    );
 }
