@@ -1081,3 +1081,60 @@ fn a_real_server_killed_mid_render_leaves_stdout_empty() {
         "{last}"
     );
 }
+
+#[test]
+fn the_sidecar_entrypoint_serves_and_stops_both_processes_on_sigterm() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = fixture_repo(tmp.path());
+    let plugin = plugin();
+    // Stands in for argocd-cmp-server: runs until SIGTERM, then exits 0.
+    let fake = tmp.path().join("argocd-cmp-server");
+    write(
+        &fake,
+        "#!/bin/sh\ntrap 'echo cmp-server stopped >&2; exit 0' TERM\nwhile :; do sleep 0.05; done\n",
+    );
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&fake, fs::Permissions::from_mode(0o755)).unwrap();
+    let mut sidecar = Sidecar::new(tmp.path());
+    let socket = tmp.path().join("run/kiln.sock");
+    let entry = Command::new("sh")
+        .arg(workspace().join("deploy/argocd/entrypoint.sh"))
+        .env_clear()
+        .env(
+            "PATH",
+            format!("{}:/usr/bin:/bin", kiln_bin().parent().unwrap().display()),
+        )
+        .env("KILN_SOCKET", &socket)
+        .env("KILN_CACHE_DIR", &sidecar.cache)
+        .env("ARGOCD_CMP_SERVER", &fake)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while UnixStream::connect(&socket).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "kiln serve did not start"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    sidecar.socket = Some(socket.clone());
+    let app = App::new("examples/releases/initech-prod");
+    let reply = sidecar.request(&plugin, &repo, &app);
+    assert_eq!(
+        reply.ok(),
+        expected(&repo, &app.path, &tmp.path().join("c"))
+    );
+    assert!(!reply.stderr().contains(FALLBACK), "{}", reply.stderr());
+    let status = Command::new("kill")
+        .args(["-TERM", &entry.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = entry.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{log}");
+    assert!(log.contains("cmp-server stopped"), "{log}");
+    assert!(log.contains("kiln serve: stopped"), "{log}");
+    assert!(!socket.exists());
+}
