@@ -38,6 +38,28 @@ pub(crate) enum Command {
     /// Inspect and maintain the cache.
     #[command(subcommand)]
     Cache(CacheCommand),
+    /// The commands of Argo CD's config management plugin (deploy/argocd/plugin.yaml).
+    #[command(subcommand)]
+    Argocd(ArgocdCommand),
+    /// Keep an engine resident, answering `kiln argocd generate` over a Unix socket.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ArgocdCommand {
+    /// Render the app folder (the working directory) Argo CD's cmp-server unpacked: its
+    /// release.yaml or kustomization.yaml. Asks `kiln serve` at $KILN_SOCKET, else renders
+    /// in-process.
+    Generate,
+    /// Print the parameters announced to Argo CD's UI (one per key of the release's values).
+    Parameters,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// The socket to listen at; its folder is created with mode 0700.
+    #[arg(long, env = "KILN_SOCKET", value_name = "PATH")]
+    pub(crate) socket: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -1,11 +1,13 @@
 //! The `kiln` command: wiring over the `kiln` library.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod argocd;
 mod args;
 mod build;
 mod cache;
 mod plugin;
 mod render;
+mod serve;
 
 use std::io;
 use std::process::ExitCode;
@@ -38,6 +40,9 @@ fn run(cli: args::Cli) -> Result<(), Failure> {
         args::Command::Build(a) => build::run(&cli.global, a),
         args::Command::Plugin(args::PluginCommand::Digest { file }) => plugin::digest(&file),
         args::Command::Cache(c) => cache::run(&cli.global, c),
+        args::Command::Argocd(args::ArgocdCommand::Generate) => argocd::run_generate(&cli.global),
+        args::Command::Argocd(args::ArgocdCommand::Parameters) => argocd::run_parameters(),
+        args::Command::Serve(a) => serve::run(&cli.global, &a.socket),
     }
 }
 

@@ -9,6 +9,7 @@ use rayon::prelude::*;
 use crate::cache::{Cache, RenderKey, Subject};
 use crate::error::{Error, InputError};
 use crate::input::{FileMemo, Inputs, find_project_root};
+use crate::overrides::Overrides;
 use crate::plugin::{Runtime, RuntimeConfig};
 use crate::release::Release;
 use crate::render::ParseCache;
@@ -182,14 +183,27 @@ impl Engine {
 
     /// Renders one release (from the cache when nothing it reads changed).
     pub fn render(&self, release: &Release) -> Result<Rendered, Error> {
-        self.render_inner(release)
+        self.render_with(release, &Overrides::default())
+    }
+
+    /// Renders one release with parameter overrides and template variables (see
+    /// [`Overrides`]); they are part of the render key. Empty overrides render exactly
+    /// like [`Engine::render`].
+    pub fn render_with(&self, release: &Release, overrides: &Overrides) -> Result<Rendered, Error> {
+        self.render_inner(release, overrides)
             .map_err(|e| e.in_release(release.name()))
     }
 
-    fn render_inner(&self, release: &Release) -> Result<Rendered, Error> {
-        let subject = Subject::Release(release);
+    fn render_inner(&self, release: &Release, overrides: &Overrides) -> Result<Rendered, Error> {
+        let subject = Subject::Release(release, overrides);
         self.cached(release.name(), &subject, |inputs| {
-            let out = crate::render::render_release(release, &self.runtime, &self.parsed, inputs)?;
+            let out = crate::render::render_release(
+                release,
+                overrides,
+                &self.runtime,
+                &self.parsed,
+                inputs,
+            )?;
             Ok((out.resources, out.warnings))
         })
     }

@@ -38,6 +38,9 @@ pub enum Error {
     /// A kustomization could not be built.
     #[error(transparent)]
     Kustomize(#[from] crate::kustomize::KustomizeError),
+    /// A parameter override could not be applied to the release's values.
+    #[error(transparent)]
+    Param(#[from] crate::overrides::ParamError),
     /// A plugin failed or broke a limit.
     #[error(transparent)]
     Plugin(#[from] PluginError),

@@ -227,6 +227,8 @@ pub(crate) struct FileMemo {
 }
 
 impl FileMemo {
+    const MAX: usize = 200_000;
+
     /// The digest of the file at `path`.
     pub(crate) fn digest(&self, path: &Path) -> std::io::Result<Sha> {
         let meta = fs::metadata(path)?;
@@ -244,10 +246,13 @@ impl FileMemo {
 
     /// Records the digest of a file read with metadata `meta` (taken before the read).
     pub(crate) fn remember(&self, path: &Path, meta: &fs::Metadata, digest: Sha) {
-        self.map
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(path.to_path_buf(), (Stamp::of(meta), digest));
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        // A resident engine sees a fresh copy of the repository per request (Argo CD):
+        // bounded, it starts over instead of growing without end.
+        if map.len() >= Self::MAX {
+            map.clear();
+        }
+        map.insert(path.to_path_buf(), (Stamp::of(meta), digest));
     }
 }
 

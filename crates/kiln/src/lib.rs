@@ -51,6 +51,7 @@ mod error;
 mod input;
 mod kustomize;
 mod output;
+mod overrides;
 mod plugin;
 mod release;
 mod render;
@@ -69,6 +70,7 @@ pub use error::{
 };
 pub use kustomize::KustomizeError;
 pub use output::write_if_changed;
+pub use overrides::{Overrides, Param, ParamError};
 pub use plugin::{
     Digest, Limits, ModuleInfo, PluginOutput, Runtime, RuntimeConfig, RuntimeStats, check_module,
 };

@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, InputError, TemplateError};
 use crate::input::{Inputs, Sha};
+use crate::overrides::Overrides;
 use crate::plugin::{Digest, Runtime};
 use crate::release::Release;
 use crate::resource::{Resource, sort_legacy};
@@ -27,6 +28,7 @@ pub(crate) struct Output {
 /// Renders a release. Every file read goes through `inputs`.
 pub(crate) fn render_release(
     release: &Release,
+    overrides: &Overrides,
     runtime: &Runtime,
     parsed: &ParseCache,
     inputs: &Inputs,
@@ -34,7 +36,7 @@ pub(crate) fn render_release(
     let release_file = release.path().to_path_buf();
     inputs.read(&release_file)?;
     let spec = &release.spec;
-    let ctx = build_context(release, inputs)?;
+    let ctx = build_context(release, overrides, inputs)?;
 
     let mut resources = Vec::new();
     let mut warnings = Vec::new();
@@ -181,9 +183,13 @@ impl ParseCache {
     }
 }
 
-/// Builds the template context: values (files in order, then `values` on top), images and
-/// the release name.
-fn build_context(release: &Release, inputs: &Inputs) -> Result<Context, Error> {
+/// Builds the template context: values (files in order, then `values` on top, then the
+/// parameter overrides), images, the release name, and `kube`/`env` when overridden.
+fn build_context(
+    release: &Release,
+    overrides: &Overrides,
+    inputs: &Inputs,
+) -> Result<Context, Error> {
     let mut ctx = Context::default();
     let mut values = Value::Object(Map::new());
     for f in &release.spec.values_files {
@@ -210,6 +216,7 @@ fn build_context(release: &Release, inputs: &Inputs) -> Result<Context, Error> {
     if let Some(v) = &release.spec.values {
         template::deep_merge(&mut values, v.clone());
     }
+    overrides.apply(&mut values)?;
     let mut images = Map::new();
     for i in &release.spec.images {
         images.insert(i.name.clone(), Value::String(i.resolved_reference()));
@@ -220,6 +227,7 @@ fn build_context(release: &Release, inputs: &Inputs) -> Result<Context, Error> {
     root.insert("values".into(), values);
     root.insert("images".into(), Value::Object(images));
     root.insert("release".into(), Value::Object(rel));
+    overrides.extend_context(&mut root);
     ctx.value = Value::Object(root);
     Ok(ctx)
 }

@@ -8,6 +8,7 @@ use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
 use crate::input::Read;
+use crate::overrides::Overrides;
 use crate::release::Release;
 
 /// The render format: bump it whenever the same inputs would render different bytes.
@@ -106,8 +107,8 @@ fn canonical_json(v: &Value, out: &mut String) {
 /// What a cache entry is the render of.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Subject<'a> {
-    /// A release file.
-    Release(&'a Release),
+    /// A release file, with the overrides of this render (none: the key of a plain render).
+    Release(&'a Release, &'a Overrides),
     /// A kustomization folder built like `kustomize build`.
     Kustomization {
         /// The project root reads are relative to.
@@ -121,7 +122,7 @@ impl Subject<'_> {
     /// The project root its reads are relative to.
     pub(crate) fn root(&self) -> &Path {
         match self {
-            Subject::Release(r) => r.root(),
+            Subject::Release(r, _) => r.root(),
             Subject::Kustomization { root, .. } => root,
         }
     }
@@ -139,7 +140,7 @@ impl Subject<'_> {
     pub(crate) fn render_key(&self, reads: &BTreeMap<String, Read>) -> RenderKey {
         let mut h = KeyHasher::new(RENDER_FORMAT);
         h.str("kiln", env!("CARGO_PKG_VERSION"));
-        if let Subject::Release(release) = self {
+        if let Subject::Release(release, _) = self {
             h.str("name", release.name());
         }
         self.identify(&mut h);
@@ -152,7 +153,7 @@ impl Subject<'_> {
                 Read::Link(target) => h.str("link", target),
             }
         }
-        if let Subject::Release(release) = self {
+        if let Subject::Release(release, _) = self {
             h.u64("plugins", release.plugins.len() as u64);
             for p in &release.plugins {
                 h.str("plugin", &p.name);
@@ -169,12 +170,16 @@ impl Subject<'_> {
 
     fn identify(&self, h: &mut KeyHasher) {
         match self {
-            Subject::Release(release) => {
+            Subject::Release(release, overrides) => {
                 h.str(
                     "release",
                     &release.display_path().to_string_lossy().replace('\\', "/"),
                 );
                 h.str("source", &release.source);
+                // Only when set, so that a plain render keeps its key.
+                if !overrides.is_empty() {
+                    h.json("overrides", &overrides.encode());
+                }
             }
             Subject::Kustomization { root, dir } => {
                 h.str("kustomization", &crate::input::key_path(dir, root));

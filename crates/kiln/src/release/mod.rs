@@ -290,6 +290,11 @@ impl Release {
     pub fn display_path(&self) -> PathBuf {
         relative_to(&self.path, &self.root)
     }
+
+    /// `spec.values` as written in the release file (without its `valuesFiles`).
+    pub fn values(&self) -> Option<&Value> {
+        self.spec.values.as_ref()
+    }
 }
 
 fn yaml_err(display: &Path, e: &serde_yaml::Error) -> Error {

@@ -516,3 +516,58 @@ fn kustomization_builds_are_cached_by_what_they_read() {
             .contains("staging-cm")
     );
 }
+
+/// Overrides are part of the render key; empty overrides keep a plain render's key; a
+/// fresh copy of the project in another folder hits the entries of the first.
+#[test]
+fn overrides_are_keyed_and_a_moved_copy_hits() {
+    use kiln::{Overrides, Param};
+    let fleet = Fleet::new();
+    let cache = tempfile::tempdir().unwrap();
+    let engine = Engine::builder().cache_dir(cache.path()).build().unwrap();
+    let b = &fleet.releases()[1];
+    let plain = engine.render(b).unwrap();
+    let empty = engine.render_with(b, &Overrides::new()).unwrap();
+    assert!(empty.cache_hit());
+    assert_eq!(plain.key(), empty.key());
+
+    let gold = Overrides::new().param("tier", Param::String("gold".into()));
+    let first = engine.render_with(b, &gold).unwrap();
+    assert!(!first.cache_hit());
+    assert_ne!(first.key(), plain.key());
+    assert!(first.yaml().contains("tier: gold"), "{}", first.yaml());
+    assert!(engine.render_with(b, &gold).unwrap().cache_hit());
+    let kube = gold.clone().kube("1.31.0", vec!["v1".into()]);
+    let with_kube = engine.render_with(b, &kube).unwrap();
+    assert!(!with_kube.cache_hit());
+    assert_ne!(with_kube.key(), first.key());
+
+    // The same project in another folder: same keys, served from the cache.
+    let copy = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", fleet.root().display()))
+        .arg(copy.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let moved = Release::load_with_root(copy.path().join("releases/b"), Some(copy.path())).unwrap();
+    let hit = engine.render_with(&moved, &kube).unwrap();
+    assert!(hit.cache_hit());
+    assert_eq!(hit.key(), with_kube.key());
+    // And a changed file in the copy is a miss with the new content.
+    replace_in(
+        &copy.path().join("releases/b/extra/pdb.yaml"),
+        "minAvailable: 1",
+        "minAvailable: 2",
+    );
+    let changed = engine.render_with(&moved, &kube).unwrap();
+    assert!(!changed.cache_hit());
+    assert!(changed.yaml().contains("minAvailable: 2"));
+
+    let unknown = Overrides::new().param("teir", Param::String("x".into()));
+    assert_eq!(
+        engine.render_with(b, &unknown).unwrap_err().to_string(),
+        "release `b`: unknown parameter `teir`: the release's values have no `teir` (known: tier)"
+    );
+}
