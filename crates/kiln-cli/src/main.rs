@@ -4,6 +4,8 @@
 mod args;
 mod build;
 mod cache;
+mod diff;
+mod git;
 mod plugin;
 mod render;
 
@@ -18,6 +20,8 @@ pub(crate) enum Failure {
     Render,
     /// Bad usage: exit 2.
     Usage(String),
+    /// Exit with this code (what happened was printed).
+    Exit(u8),
 }
 
 fn main() -> ExitCode {
@@ -29,6 +33,7 @@ fn main() -> ExitCode {
             eprintln!("error: {msg}");
             ExitCode::from(2)
         }
+        Err(Failure::Exit(code)) => ExitCode::from(code),
     }
 }
 
@@ -36,6 +41,7 @@ fn run(cli: args::Cli) -> Result<(), Failure> {
     match cli.command {
         args::Command::Render(a) => render::run(&cli.global, a),
         args::Command::Build(a) => build::run(&cli.global, a),
+        args::Command::Diff(a) => diff::run(&cli.global, a),
         args::Command::Plugin(args::PluginCommand::Digest { file }) => plugin::digest(&file),
         args::Command::Cache(c) => cache::run(&cli.global, c),
     }
