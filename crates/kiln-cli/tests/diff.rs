@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 mod common;
-use common::{stderr, write};
+use common::{kiln, render_command, stderr, write};
 
 const CUSTOMERS: [&str; 3] = ["acme", "globex", "initech"];
 
@@ -281,7 +281,7 @@ fn a_huge_change_is_split_into_markdown_parts() {
     let dir = tempfile::tempdir().unwrap();
     let repo = dir.path().join("repo");
     fixture(&repo);
-    let big: String = (0..400).map(|i| format!("    - name: VAR_{i}\n      value: \"{i}\"\n")).collect();
+    let big: String = (0..400).map(|i| format!("            - name: VAR_{i}\n              value: \"{i}\"\n")).collect();
     edit(
         &repo,
         "base/deployment.yaml",
@@ -324,10 +324,10 @@ fn a_huge_change_is_split_into_markdown_parts() {
     }
     assert_eq!(joined, stdout, "--parts-dir and stdout give the same parts");
     for i in 0..400 {
-        assert!(joined.contains(&format!("+            - name: VAR_{i}\n")), "VAR_{i} lost");
+        assert!(joined.contains(&format!("+        - name: VAR_{i}\n")), "VAR_{i} lost");
     }
     // The base change is shown once, for the three releases.
-    assert_eq!(joined.matches("+            - name: VAR_7\n").count(), 1);
+    assert_eq!(joined.matches("+        - name: VAR_7\n").count(), 1);
     check_golden("huge", &joined);
 }
 
@@ -377,9 +377,15 @@ fn the_repository_is_untouched_by_a_diff() {
     let refs = git(&repo, &["for-each-ref"]);
     let before = snapshot(&repo);
     let cache = dir.path().join("cache");
-    for args in [&[][..], &["--head", "other"][..], &["--base", "other", "--head", "HEAD"][..]] {
+    // `other` is where `main` is: the same as the base.
+    let runs: [(&[&str], i32); 3] = [
+        (&[], 1),
+        (&["--head", "other"], 0),
+        (&["--base", "other", "--head", "HEAD"], 1),
+    ];
+    for (args, code) in runs {
         let out = diff(&repo, &cache, args);
-        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {}", stderr(&out));
         let after = snapshot(&repo);
         let changed: Vec<_> = before
             .keys()
@@ -407,13 +413,10 @@ fn both_sides_render_through_the_cache() {
     fixture(&repo);
     let cache = dir.path().join("cache");
     // CI rendered main before: the base side is a cache read.
-    let out = Command::new(env!("CARGO_BIN_EXE_kiln"))
-        .args(["render", "-o", "../out", "customers"])
-        .current_dir(&repo)
-        .env("KILN_CACHE_DIR", &cache)
-        .output()
+    let status = render_command(&repo.join("customers"), &dir.path().join("out"), &cache)
+        .status()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(status.success());
     edit(&repo, "base/service.yaml", "port: 80", "port: 8080");
     let out = diff(&repo, &cache, &[]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
@@ -445,10 +448,14 @@ fn two_folders_of_rendered_output() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert_eq!(
         text,
-        "kiln diff: 1 release changed, 1 added, 0 removed, 0 failed, 1 unchanged\n\n  new  added    1 resource added\n  one  changed  0 added, 0 removed, 1 changed\n\n=== 1 release: new\n\n--- v1 ConfigMap c (added)\n@@ -0,0 +1,6 @@\n+apiVersion: v1\n+kind: ConfigMap\n+metadata:\n+  name: c\n+data:\n+  k: n\n\n=== 1 release: one\n\n--- v1 ConfigMap c (changed)\n@@ -3,4 +3,4 @@\n metadata:\n   name: c\n data:\n-  k: '1'\n+  k: '2'\n"
+        "kiln diff: 1 release changed, 1 added, 0 removed, 0 failed, 1 unchanged\n\n  new  added    1 resource added\n  one  changed  0 added, 0 removed, 1 changed\n\n=== 1 release: new\n\n--- v1 ConfigMap c (added)\n@@ -0,0 +1,6 @@\n+apiVersion: v1\n+kind: ConfigMap\n+metadata:\n+  name: c\n+data:\n+  k: 'n'\n\n=== 1 release: one\n\n--- v1 ConfigMap c (changed)\n@@ -3,4 +3,4 @@\n metadata:\n   name: c\n data:\n-  k: 1\n+  k: 2\n"
     );
-    let same = diff(dir.path(), &dir.path().join("cache"), &["a", "a"]);
-    assert_eq!(same.status.code(), Some(0));
+    let same = kiln(&["diff", a.to_str().unwrap(), a.to_str().unwrap()], &dir.path().join("cache"));
+    assert_eq!(same.status.code(), Some(0), "{}", stderr(&same));
+    assert_eq!(
+        String::from_utf8(same.stdout).unwrap(),
+        "kiln diff: no changes (2 releases unchanged)\n"
+    );
     let both = diff(dir.path(), &dir.path().join("cache"), &["a", "b", "--base", "main"]);
     assert_eq!(both.status.code(), Some(2));
     assert_eq!(

@@ -22,7 +22,7 @@ const TABLE_NAMES: usize = 10;
 /// Release names listed in a section's one-line summary before "and N more".
 const SUMMARY_NAMES: usize = 3;
 
-const CLOSE: &str = "\n</details>\n\n";
+const CLOSE: &str = "</details>\n\n";
 
 pub(super) fn parts(report: &DiffReport, max_bytes: usize) -> Vec<String> {
     let mut p = Pager::new(max_bytes - HEADER_ROOM);
@@ -154,6 +154,15 @@ impl Pager {
             .saturating_sub(self.cur.len() + self.reserve())
     }
 
+    /// The room in a new part (after the reopened section, if one is open).
+    fn fresh_room(&self) -> usize {
+        let reopen = match &self.open {
+            Some(summary) => open_tag(&format!("{summary} (continued)")).len(),
+            None => 0,
+        };
+        self.budget.saturating_sub(reopen + self.reserve())
+    }
+
     /// Ends the current part and starts the next, reopening the open section.
     fn next_part(&mut self) {
         if self.open.is_some() {
@@ -204,7 +213,9 @@ impl Pager {
         let close = format!("{fence}\n\n");
         let overhead = open.len() + close.len();
         let whole = overhead + body.len();
-        if whole > self.room() && self.cur.len() > self.fresh {
+        // A block that fits in a part of its own moves to the next part whole; a longer
+        // one starts here and goes on in the next parts.
+        if whole > self.room() && whole <= self.fresh_room() && self.cur.len() > self.fresh {
             self.next_part();
         }
         if whole <= self.room() {

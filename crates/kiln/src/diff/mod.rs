@@ -126,7 +126,7 @@ pub struct ReleaseDiff {
     pub status: ReleaseStatus,
     /// Why the release failed (`base: …` and/or `head: …`), with sensitive values removed.
     pub error: Option<String>,
-    /// Its resources that differ, ordered by group, kind, namespace and name.
+    /// Its resources that differ, ordered by group, kind, name and namespace.
     pub resources: Vec<ResourceDiff>,
 }
 
@@ -292,7 +292,7 @@ fn compare_release(name: &str, entry: &Entry) -> Option<ReleaseDiff> {
 }
 
 /// How a resource is matched across the sides.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct Key {
     group: String,
     kind: String,
@@ -337,7 +337,11 @@ fn compare_outputs(
             pairs.push((k, None, Some(r)));
         }
     }
-    pairs.sort_by(|a, b| a.0.cmp(b.0));
+    // By kind and name, so a resource that moved namespace shows removed next to added.
+    pairs.sort_by(|a, b| {
+        (&a.0.group, &a.0.kind, &a.0.name, &a.0.namespace)
+            .cmp(&(&b.0.group, &b.0.kind, &b.0.name, &b.0.namespace))
+    });
 
     let mut out = Vec::new();
     for (_, b, h) in pairs {
