@@ -31,7 +31,11 @@ fn diff(c: &mut Criterion) {
         let fleet = Fleet::generate(n, 0);
         let engine = Engine::builder().no_cache(true).build().expect("engine");
         let base = render(&engine, &fleet);
-        fleet.edit("base/api/deployment.yaml", "maxSurge: \"25%\"", "maxSurge: \"50%\"");
+        fleet.edit(
+            "base/api/deployment.yaml",
+            "maxSurge: \"25%\"",
+            "maxSurge: \"50%\"",
+        );
         let head = render(&engine, &fleet);
         let mut cmp = Comparison::new();
         for ((name, b), (_, h)) in base.into_iter().zip(head) {

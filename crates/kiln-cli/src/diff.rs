@@ -49,7 +49,10 @@ fn folders(args: &DiffArgs) -> Result<Option<(PathBuf, PathBuf)>, Failure> {
         return Ok(None);
     };
     let is_output = |p: &Path| {
-        p.is_dir() && kiln::discover(&[p.to_path_buf()]).iter().all(|r| r.is_err())
+        p.is_dir()
+            && kiln::discover(&[p.to_path_buf()])
+                .iter()
+                .all(|r| r.is_err())
     };
     if !(is_output(a) && is_output(b)) {
         return Ok(None);
@@ -84,7 +87,10 @@ fn read_outputs(dir: &Path) -> Vec<(String, kiln::diff::Output)> {
     let entries = match std::fs::read_dir(dir) {
         Ok(rd) => rd,
         Err(e) => {
-            out.push((dir.display().to_string(), Err(format!("`{}`: {e}", dir.display()))));
+            out.push((
+                dir.display().to_string(),
+                Err(format!("`{}`: {e}", dir.display())),
+            ));
             return out;
         }
     };
@@ -163,7 +169,10 @@ fn compare_revisions(global: &Global, args: &DiffArgs) -> Result<(DiffReport, St
         },
     };
 
-    let cwd_rel = cwd.strip_prefix(&top).unwrap_or(Path::new("")).to_path_buf();
+    let cwd_rel = cwd
+        .strip_prefix(&top)
+        .unwrap_or(Path::new(""))
+        .to_path_buf();
     let mut wanted = Vec::new();
     for arg in &args.releases {
         wanted.push(relative_in(&top, &cwd, arg)?);
@@ -208,7 +217,11 @@ fn compare_revisions(global: &Global, args: &DiffArgs) -> Result<(DiffReport, St
         sides
             .iter()
             .rev()
-            .find_map(|s| s.get(rel).and_then(|l| l.as_ref().ok()).map(|r| r.name().to_string()))
+            .find_map(|s| {
+                s.get(rel)
+                    .and_then(|l| l.as_ref().ok())
+                    .map(|r| r.name().to_string())
+            })
             .unwrap_or_else(|| rel.display().to_string())
     };
     for (i, loaded) in sides.iter().enumerate() {
@@ -288,15 +301,13 @@ fn engine(global: &Global, jobs: Option<u16>) -> Result<Engine, Failure> {
 /// the work tree (a release the change removes).
 fn relative_in(top: &Path, cwd: &Path, arg: &Path) -> Result<PathBuf, Failure> {
     let abs = std::fs::canonicalize(arg).unwrap_or_else(|_| normalize(&cwd.join(arg)));
-    abs.strip_prefix(top)
-        .map(Path::to_path_buf)
-        .map_err(|_| {
-            Failure::Usage(format!(
-                "`{}` is outside the git work tree `{}`",
-                arg.display(),
-                top.display()
-            ))
-        })
+    abs.strip_prefix(top).map(Path::to_path_buf).map_err(|_| {
+        Failure::Usage(format!(
+            "`{}` is outside the git work tree `{}`",
+            arg.display(),
+            top.display()
+        ))
+    })
 }
 
 /// `..` and `.` removed without touching the file system.

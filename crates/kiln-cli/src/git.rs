@@ -30,7 +30,10 @@ where
         .map_err(|e| format!("cannot run `git {}`: {e}", shown()))?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
-        let first = err.lines().find(|l| !l.trim().is_empty()).unwrap_or("failed");
+        let first = err
+            .lines()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("failed");
         return Err(format!("`git {}`: {}", shown(), first.trim()));
     }
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
@@ -52,7 +55,13 @@ pub(crate) fn commit(top: &Path, rev: &str) -> Option<String> {
     let spec = format!("{rev}^{{commit}}");
     git(
         top,
-        ["rev-parse", "--verify", "--quiet", "--end-of-options", spec.as_str()],
+        [
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            "--end-of-options",
+            spec.as_str(),
+        ],
         None,
     )
     .ok()

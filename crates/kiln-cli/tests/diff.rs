@@ -31,7 +31,13 @@ fn git(repo: &Path, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-fn release(name: &str, tag: &str, replicas: u32, namespace: &str, password: &str) -> [(String, String); 3] {
+fn release(
+    name: &str,
+    tag: &str,
+    replicas: u32,
+    namespace: &str,
+    password: &str,
+) -> [(String, String); 3] {
     let dir = format!("customers/{name}");
     [
         (
@@ -115,8 +121,12 @@ fn check_golden(name: &str, actual: &str) {
         fs::write(&path, actual).unwrap();
         return;
     }
-    let expected = fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (run with KILN_BLESS=1 to create it)", path.display()));
+    let expected = fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (run with KILN_BLESS=1 to create it)",
+            path.display()
+        )
+    });
     assert!(
         expected == actual,
         "{} differs:\n--- expected\n{expected}\n--- actual\n{actual}",
@@ -141,13 +151,32 @@ fn case(name: &str, change: impl FnOnce(&Path), extra: &[&str]) -> i32 {
         let stdout = String::from_utf8(out.stdout.clone()).unwrap();
         let c = out.status.code().unwrap_or(-1);
         assert!(matches!(c, 0..=2), "{name}: exit {c}: {}", stderr(&out));
-        assert_eq!(*code.get_or_insert(c), c, "{name}: the formats disagree on the exit code");
+        assert_eq!(
+            *code.get_or_insert(c),
+            c,
+            "{name}: the formats disagree on the exit code"
+        );
         let err = stderr(&out);
         assert!(err.starts_with("kiln diff: "), "{name}: {err}");
-        golden.push_str(&format!("# kiln diff {} (exit {c})\n{stdout}\n", args.join(" ")));
-        for secret in ["pw-acme", "pw-globex", "pw-initech", "cHctYWNtZS", "pw-hooli"] {
-            assert!(!stdout.contains(secret), "{name}: `{secret}` shows:\n{stdout}");
-            assert!(!err.contains(secret), "{name}: `{secret}` shows on stderr:\n{err}");
+        golden.push_str(&format!(
+            "# kiln diff {} (exit {c})\n{stdout}\n",
+            args.join(" ")
+        ));
+        for secret in [
+            "pw-acme",
+            "pw-globex",
+            "pw-initech",
+            "cHctYWNtZS",
+            "pw-hooli",
+        ] {
+            assert!(
+                !stdout.contains(secret),
+                "{name}: `{secret}` shows:\n{stdout}"
+            );
+            assert!(
+                !err.contains(secret),
+                "{name}: `{secret}` shows on stderr:\n{err}"
+            );
         }
         if format == "json" {
             serde_json_check(&stdout);
@@ -168,7 +197,12 @@ fn image_bump_in_one_customer() {
     let code = case(
         "image-bump",
         |r| {
-            edit(r, "customers/acme/release.yaml", "newTag: \"1.0.0\"", "newTag: \"1.1.0\"");
+            edit(
+                r,
+                "customers/acme/release.yaml",
+                "newTag: \"1.0.0\"",
+                "newTag: \"1.1.0\"",
+            );
             commit_all(r, "acme 1.1.0");
         },
         &[],
@@ -180,7 +214,14 @@ fn image_bump_in_one_customer() {
 fn replica_change_uncommitted_in_the_work_tree() {
     let code = case(
         "replicas",
-        |r| edit(r, "customers/globex/release.yaml", "replicas: 3", "replicas: 5"),
+        |r| {
+            edit(
+                r,
+                "customers/globex/release.yaml",
+                "replicas: 3",
+                "replicas: 5",
+            )
+        },
         &[],
     );
     assert_eq!(code, 1);
@@ -204,7 +245,12 @@ fn config_map_generator_change_matches_across_the_hash() {
     let code = case(
         "configmap-generator",
         |r| {
-            edit(r, "base/kustomization.yaml", "LOG_LEVEL=info", "LOG_LEVEL=debug");
+            edit(
+                r,
+                "base/kustomization.yaml",
+                "LOG_LEVEL=info",
+                "LOG_LEVEL=debug",
+            );
             commit_all(r, "debug logs");
         },
         &[],
@@ -217,8 +263,18 @@ fn secret_change_is_redacted() {
     let code = case(
         "secret",
         |r| {
-            edit(r, "customers/acme/tf-outputs.json", "pw-acme-one", "pw-acme-two");
-            edit(r, "customers/globex/tf-outputs.json", "db.globex.internal", "db2.globex.internal");
+            edit(
+                r,
+                "customers/acme/tf-outputs.json",
+                "pw-acme-one",
+                "pw-acme-two",
+            );
+            edit(
+                r,
+                "customers/globex/tf-outputs.json",
+                "db.globex.internal",
+                "db2.globex.internal",
+            );
             // Staged, not committed.
             git(r, &["add", "-A"]);
         },
@@ -248,7 +304,12 @@ fn namespace_move_is_removed_and_added() {
     let code = case(
         "namespace-move",
         |r| {
-            edit(r, "customers/globex/release.yaml", "namespace: globex", "namespace: globex-prod");
+            edit(
+                r,
+                "customers/globex/release.yaml",
+                "namespace: globex",
+                "namespace: globex-prod",
+            );
             commit_all(r, "globex-prod");
         },
         &[],
@@ -261,8 +322,18 @@ fn a_render_failing_on_the_head_side_is_reported_and_the_rest_diffs() {
     let code = case(
         "head-failure",
         |r| {
-            edit(r, "customers/acme/db.yaml.j2", "values.db_host", "values.db_hots");
-            edit(r, "customers/globex/release.yaml", "newTag: \"1.0.0\"", "newTag: \"1.0.1\"");
+            edit(
+                r,
+                "customers/acme/db.yaml.j2",
+                "values.db_host",
+                "values.db_hots",
+            );
+            edit(
+                r,
+                "customers/globex/release.yaml",
+                "newTag: \"1.0.0\"",
+                "newTag: \"1.0.1\"",
+            );
             commit_all(r, "typo");
         },
         &[],
@@ -281,7 +352,9 @@ fn a_huge_change_is_split_into_markdown_parts() {
     let dir = tempfile::tempdir().unwrap();
     let repo = dir.path().join("repo");
     fixture(&repo);
-    let big: String = (0..400).map(|i| format!("            - name: VAR_{i}\n              value: \"{i}\"\n")).collect();
+    let big: String = (0..400)
+        .map(|i| format!("            - name: VAR_{i}\n              value: \"{i}\"\n"))
+        .collect();
     edit(
         &repo,
         "base/deployment.yaml",
@@ -291,7 +364,11 @@ fn a_huge_change_is_split_into_markdown_parts() {
     commit_all(&repo, "many variables");
     let cache = dir.path().join("cache");
     let max = 4096;
-    let out = diff(&repo, &cache, &["--output", "markdown", "--max-bytes", "4096"]);
+    let out = diff(
+        &repo,
+        &cache,
+        &["--output", "markdown", "--max-bytes", "4096"],
+    );
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let stdout = String::from_utf8(out.stdout).unwrap();
     let parts_dir = dir.path().join("parts");
@@ -300,31 +377,59 @@ fn a_huge_change_is_split_into_markdown_parts() {
     let out = diff(
         &repo,
         &cache,
-        &["--output", "markdown", "--max-bytes", "4096", "--parts-dir", parts_dir.to_str().unwrap()],
+        &[
+            "--output",
+            "markdown",
+            "--max-bytes",
+            "4096",
+            "--parts-dir",
+            parts_dir.to_str().unwrap(),
+        ],
     );
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(out.stdout.is_empty());
-    let mut files: Vec<_> = fs::read_dir(&parts_dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<_> = fs::read_dir(&parts_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     files.sort_by_key(|p| {
-        let n = p.file_stem().unwrap().to_str().unwrap().trim_start_matches("part-").to_string();
+        let n = p
+            .file_stem()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .trim_start_matches("part-")
+            .to_string();
         n.parse::<usize>().unwrap()
     });
     let total = files.len();
     assert!(total >= 4, "{total} parts");
     let mut joined = String::new();
     for (i, f) in files.iter().enumerate() {
-        assert_eq!(f.file_name().unwrap().to_str().unwrap(), format!("part-{}.md", i + 1));
+        assert_eq!(
+            f.file_name().unwrap().to_str().unwrap(),
+            format!("part-{}.md", i + 1)
+        );
         let p = fs::read_to_string(f).unwrap();
         assert!(p.len() <= max, "part {} has {} bytes", i + 1, p.len());
-        assert!(p.starts_with(&format!("<!-- kiln diff part {}/{total} -->\n", i + 1)), "{p}");
+        assert!(
+            p.starts_with(&format!("<!-- kiln diff part {}/{total} -->\n", i + 1)),
+            "{p}"
+        );
         let fences = p.lines().filter(|l| l.starts_with("```")).count();
         assert_eq!(fences % 2, 0, "part {} cuts a code block", i + 1);
-        assert_eq!(p.matches("<details>").count(), p.matches("</details>").count());
+        assert_eq!(
+            p.matches("<details>").count(),
+            p.matches("</details>").count()
+        );
         joined.push_str(&p);
     }
     assert_eq!(joined, stdout, "--parts-dir and stdout give the same parts");
     for i in 0..400 {
-        assert!(joined.contains(&format!("+        - name: VAR_{i}\n")), "VAR_{i} lost");
+        assert!(
+            joined.contains(&format!("+        - name: VAR_{i}\n")),
+            "VAR_{i} lost"
+        );
     }
     // The base change is shown once, for the three releases.
     assert_eq!(joined.matches("+        - name: VAR_7\n").count(), 1);
@@ -343,7 +448,10 @@ fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
                 stack.push(e.path());
             } else {
                 let bytes = if ft.is_symlink() {
-                    fs::read_link(e.path()).unwrap().into_os_string().into_encoded_bytes()
+                    fs::read_link(e.path())
+                        .unwrap()
+                        .into_os_string()
+                        .into_encoded_bytes()
                 } else {
                     fs::read(e.path()).unwrap()
                 };
@@ -361,14 +469,29 @@ fn the_repository_is_untouched_by_a_diff() {
     fixture(&repo);
     // A stash entry, another branch, a commit, a staged edit, an unstaged edit and an
     // untracked file.
-    edit(&repo, "customers/initech/release.yaml", "replicas: 4", "replicas: 9");
+    edit(
+        &repo,
+        "customers/initech/release.yaml",
+        "replicas: 4",
+        "replicas: 9",
+    );
     git(&repo, &["stash", "-q"]);
     git(&repo, &["branch", "other"]);
-    edit(&repo, "customers/acme/release.yaml", "newTag: \"1.0.0\"", "newTag: \"1.2.0\"");
+    edit(
+        &repo,
+        "customers/acme/release.yaml",
+        "newTag: \"1.0.0\"",
+        "newTag: \"1.2.0\"",
+    );
     commit_all(&repo, "acme 1.2.0");
     edit(&repo, "base/service.yaml", "port: 80", "port: 81");
     git(&repo, &["add", "base/service.yaml"]);
-    edit(&repo, "customers/globex/release.yaml", "replicas: 3", "replicas: 6");
+    edit(
+        &repo,
+        "customers/globex/release.yaml",
+        "replicas: 3",
+        "replicas: 6",
+    );
     write(repo.join("notes.txt"), "untracked\n");
     // Let git refresh its index once, so that the snapshot is of a settled repository.
     git(&repo, &["status", "--porcelain"]);
@@ -394,7 +517,10 @@ fn the_repository_is_untouched_by_a_diff() {
             .collect();
         assert!(changed.is_empty(), "{args:?} changed {changed:?}");
     }
-    assert_eq!(git(&repo, &["status", "--porcelain=v2", "--branch"]), porcelain);
+    assert_eq!(
+        git(&repo, &["status", "--porcelain=v2", "--branch"]),
+        porcelain
+    );
     assert_eq!(git(&repo, &["stash", "list"]), stash);
     assert_eq!(git(&repo, &["for-each-ref"]), refs);
     // The work tree's edits are the head side: staged, unstaged and committed.
@@ -403,7 +529,10 @@ fn the_repository_is_untouched_by_a_diff() {
     assert!(json.contains("image: example.com/app:1.2.0"), "{json}");
     assert!(json.contains("+  replicas: 6"), "{json}");
     assert!(json.contains("+  - port: 81"), "{json}");
-    assert!(!json.contains("replicas: 9"), "the stash is not the work tree: {json}");
+    assert!(
+        !json.contains("replicas: 9"),
+        "the stash is not the work tree: {json}"
+    );
 }
 
 #[test]
@@ -421,22 +550,39 @@ fn both_sides_render_through_the_cache() {
     let out = diff(&repo, &cache, &[]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let err = stderr(&out);
-    assert!(err.contains("(3 rendered, 3 from cache), head work tree (3 rendered, 0 from cache)"), "{err}");
+    assert!(
+        err.contains("(3 rendered, 3 from cache), head work tree (3 rendered, 0 from cache)"),
+        "{err}"
+    );
     let out = diff(&repo, &cache, &[]);
     let err = stderr(&out);
-    assert!(err.contains("(3 rendered, 3 from cache), head work tree (3 rendered, 3 from cache)"), "{err}");
+    assert!(
+        err.contains("(3 rendered, 3 from cache), head work tree (3 rendered, 3 from cache)"),
+        "{err}"
+    );
     // Releases named on the command line, from a subfolder.
-    let out = diff(&repo.join("customers"), &cache, &["acme", "globex/release.yaml"]);
+    let out = diff(
+        &repo.join("customers"),
+        &cache,
+        &["acme", "globex/release.yaml"],
+    );
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.starts_with("kiln diff: 2 releases changed, 0 added, 0 removed, 0 failed, 0 unchanged\n"), "{text}");
+    assert!(
+        text.starts_with(
+            "kiln diff: 2 releases changed, 0 added, 0 removed, 0 failed, 0 unchanged\n"
+        ),
+        "{text}"
+    );
 }
 
 #[test]
 fn two_folders_of_rendered_output() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
-    let cm = |v: &str| format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  k: {v}\n");
+    let cm = |v: &str| {
+        format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  k: {v}\n")
+    };
     write(a.join("one.yaml"), cm("1"));
     write(b.join("one.yaml"), cm("2"));
     write(a.join("same.yaml"), cm("x"));
@@ -450,13 +596,20 @@ fn two_folders_of_rendered_output() {
         text,
         "kiln diff: 1 release changed, 1 added, 0 removed, 0 failed, 1 unchanged\n\n  new  added    1 resource added\n  one  changed  0 added, 0 removed, 1 changed\n\n=== 1 release: new\n\n--- v1 ConfigMap c (added)\n@@ -0,0 +1,6 @@\n+apiVersion: v1\n+kind: ConfigMap\n+metadata:\n+  name: c\n+data:\n+  k: 'n'\n\n=== 1 release: one\n\n--- v1 ConfigMap c (changed)\n@@ -3,4 +3,4 @@\n metadata:\n   name: c\n data:\n-  k: 1\n+  k: 2\n"
     );
-    let same = kiln(&["diff", a.to_str().unwrap(), a.to_str().unwrap()], &dir.path().join("cache"));
+    let same = kiln(
+        &["diff", a.to_str().unwrap(), a.to_str().unwrap()],
+        &dir.path().join("cache"),
+    );
     assert_eq!(same.status.code(), Some(0), "{}", stderr(&same));
     assert_eq!(
         String::from_utf8(same.stdout).unwrap(),
         "kiln diff: no changes (2 releases unchanged)\n"
     );
-    let both = diff(dir.path(), &dir.path().join("cache"), &["a", "b", "--base", "main"]);
+    let both = diff(
+        dir.path(),
+        &dir.path().join("cache"),
+        &["a", "b", "--base", "main"],
+    );
     assert_eq!(both.status.code(), Some(2));
     assert_eq!(
         stderr(&both),
@@ -472,27 +625,60 @@ fn bad_input_is_refused_with_its_message() {
     let cache = dir.path().join("cache");
     let top = fs::canonicalize(&repo).unwrap();
     let cases: &[(&[&str], String)] = &[
-        (&["--base", "nope"], format!("error: --base `nope`: no such commit in `{}`\n", top.display())),
-        (&["--head", "nope~3"], format!("error: --head `nope~3`: no such commit in `{}`\n", top.display())),
-        (&["--parts-dir", "p"], "error: --parts-dir writes markdown parts: add `--output markdown`\n".into()),
-        (&["customers/umbrella"], "error: `customers/umbrella`: no release there at ".into()),
-        (&["../.."], "error: `../..` is outside the git work tree ".into()),
+        (
+            &["--base", "nope"],
+            format!(
+                "error: --base `nope`: no such commit in `{}`\n",
+                top.display()
+            ),
+        ),
+        (
+            &["--head", "nope~3"],
+            format!(
+                "error: --head `nope~3`: no such commit in `{}`\n",
+                top.display()
+            ),
+        ),
+        (
+            &["--parts-dir", "p"],
+            "error: --parts-dir writes markdown parts: add `--output markdown`\n".into(),
+        ),
+        (
+            &["customers/umbrella"],
+            "error: `customers/umbrella`: no release there at ".into(),
+        ),
+        (
+            &["../.."],
+            "error: `../..` is outside the git work tree ".into(),
+        ),
     ];
     for (args, expected) in cases {
         let out = diff(&repo, &cache, args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
-        assert!(stderr(&out).starts_with(expected.as_str()), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).starts_with(expected.as_str()),
+            "{args:?}: {}",
+            stderr(&out)
+        );
         assert!(out.stdout.is_empty());
     }
     let small = diff(&repo, &cache, &["--max-bytes", "100"]);
     assert_eq!(small.status.code(), Some(2));
-    assert!(stderr(&small).contains("100 is not in 1024.."), "{}", stderr(&small));
+    assert!(
+        stderr(&small).contains("100 is not in 1024.."),
+        "{}",
+        stderr(&small)
+    );
     // Outside any git work tree.
     let plain = dir.path().join("plain");
     fs::create_dir_all(&plain).unwrap();
     let out = diff(&plain, &cache, &[]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("is not in a git work tree"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("is not in a git work tree"),
+        "{}",
+        stderr(&out)
+    );
     // No default branch to compare with.
     git(&repo, &["branch", "-q", "-m", "main", "trunk"]);
     let out = diff(&repo, &cache, &[]);

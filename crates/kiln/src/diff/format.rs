@@ -30,7 +30,13 @@ pub(super) struct Section<'a> {
 /// and diff; the namespace may differ per release), then groups the changes by the set of
 /// releases they apply to. Changes shared by more releases come first.
 pub(super) fn sections(report: &DiffReport) -> Vec<Section<'_>> {
-    type GroupKey<'a> = (&'a str, &'a str, &'a str, super::ResourceStatus, Cow<'a, str>);
+    type GroupKey<'a> = (
+        &'a str,
+        &'a str,
+        &'a str,
+        super::ResourceStatus,
+        Cow<'a, str>,
+    );
     struct Acc<'a> {
         diff: &'a ResourceDiff,
         generic: Cow<'a, str>,
@@ -133,7 +139,11 @@ pub(super) fn headline(report: &DiffReport) -> String {
     let removed = report.count(ReleaseStatus::Removed);
     let failed = report.failed();
     if report.releases.is_empty() {
-        return format!("no changes ({} {} unchanged)", report.unchanged, plural(report.unchanged, "release"));
+        return format!(
+            "no changes ({} {} unchanged)",
+            report.unchanged,
+            plural(report.unchanged, "release")
+        );
     }
     format!(
         "{changed} {} changed, {added} added, {removed} removed, {failed} failed, {} unchanged",
@@ -181,13 +191,23 @@ pub(super) fn text(report: &DiffReport) -> String {
         return out;
     }
     out.push('\n');
-    let width = report.releases.iter().map(|r| r.name.len()).max().unwrap_or(0);
+    let width = report
+        .releases
+        .iter()
+        .map(|r| r.name.len())
+        .max()
+        .unwrap_or(0);
     for rel in &report.releases {
         let detail = match &rel.error {
             Some(e) => e.clone(),
             None => counts(rel),
         };
-        let _ = writeln!(out, "  {:width$}  {:7}  {detail}", rel.name, rel.status.as_str());
+        let _ = writeln!(
+            out,
+            "  {:width$}  {:7}  {detail}",
+            rel.name,
+            rel.status.as_str()
+        );
     }
     for s in sections(report) {
         let _ = writeln!(
@@ -198,7 +218,13 @@ pub(super) fn text(report: &DiffReport) -> String {
             s.releases.join(", ")
         );
         for g in &s.groups {
-            let _ = write!(out, "\n--- {} ({})\n{}", title(g), g.diff.status.as_str(), g.text);
+            let _ = write!(
+                out,
+                "\n--- {} ({})\n{}",
+                title(g),
+                g.diff.status.as_str(),
+                g.text
+            );
         }
     }
     out

@@ -150,8 +150,7 @@ impl Pager {
     }
 
     fn room(&self) -> usize {
-        self.budget
-            .saturating_sub(self.cur.len() + self.reserve())
+        self.budget.saturating_sub(self.cur.len() + self.reserve())
     }
 
     /// The room in a new part (after the reopened section, if one is open).

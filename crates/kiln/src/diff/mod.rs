@@ -326,7 +326,8 @@ fn compare_outputs(
     let base_keys = match_keys(&base_res);
     let head_keys = match_keys(&head_res);
 
-    let mut head_at: HashMap<&Key, usize> = head_keys.iter().enumerate().map(|(i, k)| (k, i)).collect();
+    let mut head_at: HashMap<&Key, usize> =
+        head_keys.iter().enumerate().map(|(i, k)| (k, i)).collect();
     let mut pairs: Vec<(&Key, Option<&Resource>, Option<&Resource>)> = Vec::new();
     for (k, r) in base_keys.iter().zip(&base_res) {
         let h = head_at.remove(k).map(|i| &head_res[i]);
@@ -339,8 +340,12 @@ fn compare_outputs(
     }
     // By kind and name, so a resource that moved namespace shows removed next to added.
     pairs.sort_by(|a, b| {
-        (&a.0.group, &a.0.kind, &a.0.name, &a.0.namespace)
-            .cmp(&(&b.0.group, &b.0.kind, &b.0.name, &b.0.namespace))
+        (&a.0.group, &a.0.kind, &a.0.name, &a.0.namespace).cmp(&(
+            &b.0.group,
+            &b.0.kind,
+            &b.0.name,
+            &b.0.namespace,
+        ))
     });
 
     let mut out = Vec::new();

@@ -11,7 +11,8 @@ fn stream(docs: &[String]) -> String {
 }
 
 fn secret(name: &str, data: &[(&str, &str)]) -> String {
-    let mut s = format!("apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\ntype: Opaque\ndata:\n");
+    let mut s =
+        format!("apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\ntype: Opaque\ndata:\n");
     for (k, v) in data {
         s.push_str(&format!("  {k}: {v}\n"));
     }
@@ -38,15 +39,18 @@ fn hash_rename_is_one_changed_resource() {
     assert_eq!(res.len(), 1, "{res:?}");
     assert_eq!(res[0].status, ResourceStatus::Changed);
     assert_eq!(res[0].name, "app-9c2b5h8fmt");
-    assert!(res[0].diff.contains("-  name: app-7k2g4bm9dt\n+  name: app-9c2b5h8fmt\n"));
+    assert!(
+        res[0]
+            .diff
+            .contains("-  name: app-7k2g4bm9dt\n+  name: app-9c2b5h8fmt\n")
+    );
     assert!(res[0].diff.contains("-  key: one\n+  key: two\n"));
 }
 
 #[test]
 fn a_hash_is_not_stripped_from_other_kinds() {
-    let dep = |name: &str| {
-        format!("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\n")
-    };
+    let dep =
+        |name: &str| format!("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\n");
     let mut c = Comparison::new();
     c.base("r", Ok(dep("app-7k2g4bm9dt")));
     c.head("r", Ok(dep("app-9c2b5h8fmt")));
@@ -64,10 +68,16 @@ fn namespace_move_is_removed_and_added() {
     c.base("r", Ok(cm("app", "one", "v")));
     c.head("r", Ok(cm("app", "two", "v")));
     let res = &c.run().releases[0].resources;
-    let got: Vec<_> = res.iter().map(|r| (r.namespace.as_str(), r.status)).collect();
+    let got: Vec<_> = res
+        .iter()
+        .map(|r| (r.namespace.as_str(), r.status))
+        .collect();
     assert_eq!(
         got,
-        [("one", ResourceStatus::Removed), ("two", ResourceStatus::Added)]
+        [
+            ("one", ResourceStatus::Removed),
+            ("two", ResourceStatus::Added)
+        ]
     );
 }
 
@@ -84,7 +94,10 @@ fn unchanged_and_reordered_releases_are_omitted() {
     assert!(report.releases.is_empty(), "{report:?}");
     assert_eq!(report.unchanged, 2);
     assert!(!report.has_differences());
-    assert_eq!(report.text(), "kiln diff: no changes (2 releases unchanged)\n");
+    assert_eq!(
+        report.text(),
+        "kiln diff: no changes (2 releases unchanged)\n"
+    );
 }
 
 #[test]
@@ -92,11 +105,25 @@ fn secret_values_never_show() {
     let mut c = Comparison::new();
     c.base(
         "r",
-        Ok(secret("db", &[("user", "YWRtaW4="), ("pass", "b2xkLXBhc3M="), ("gone", "eA==")])),
+        Ok(secret(
+            "db",
+            &[
+                ("user", "YWRtaW4="),
+                ("pass", "b2xkLXBhc3M="),
+                ("gone", "eA=="),
+            ],
+        )),
     );
     c.head(
         "r",
-        Ok(secret("db", &[("user", "YWRtaW4="), ("pass", "bmV3LXBhc3M="), ("new", "eQ==")])),
+        Ok(secret(
+            "db",
+            &[
+                ("user", "YWRtaW4="),
+                ("pass", "bmV3LXBhc3M="),
+                ("new", "eQ=="),
+            ],
+        )),
     );
     let report = c.run();
     let d = &report.releases[0].resources[0].diff;
@@ -140,10 +167,17 @@ fn sensitive_values_never_show_even_in_errors() {
     c.base("r", Ok(doc("hunter2-old")));
     c.head("r", Ok(doc("hunter2-new")));
     c.sensitive("r", ["hunter2-old".to_string(), "hunter2-new".to_string()]);
-    c.head("bad", Err("template: value `hunter2-new` is not a number".into()));
+    c.head(
+        "bad",
+        Err("template: value `hunter2-new` is not a number".into()),
+    );
     c.sensitive("bad", ["hunter2-new".to_string()]);
     let report = c.run();
-    for out in [report.text(), report.json(), report.markdown(65536).concat()] {
+    for out in [
+        report.text(),
+        report.json(),
+        report.markdown(65536).concat(),
+    ] {
         assert!(!out.contains("hunter2"), "{out}");
         assert!(!out.contains("aHVudGVy"), "{out}");
     }
@@ -180,11 +214,17 @@ fn a_failure_on_either_side_names_the_side() {
     let mut c = Comparison::new();
     c.base("r", Err("boom".into()));
     c.head("r", Err("bang".into()));
-    c.base("s", Ok("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: [\n".into()));
+    c.base(
+        "s",
+        Ok("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: [\n".into()),
+    );
     c.head("s", Ok(cm("x", "y", "z")));
     let report = c.run();
     assert_eq!(report.failed(), 2);
-    assert_eq!(report.releases[0].error.as_deref(), Some("base: boom; head: bang"));
+    assert_eq!(
+        report.releases[0].error.as_deref(),
+        Some("base: boom; head: bang")
+    );
     let parse = report.releases[1].error.as_deref().unwrap_or_default();
     assert!(parse.starts_with("base: `s.yaml`:4:1: "), "{parse}");
 }
@@ -222,12 +262,18 @@ fn markdown_parts_fit_and_keep_code_blocks_whole() {
             assert!(p.starts_with(&format!("<!-- kiln diff part {}/{total} -->\n", i + 1)));
             let fences = p.lines().filter(|l| l.starts_with("```")).count();
             assert_eq!(fences % 2, 0, "a code block is cut in part {}:\n{p}", i + 1);
-            assert_eq!(p.matches("<details>").count(), p.matches("</details>").count());
+            assert_eq!(
+                p.matches("<details>").count(),
+                p.matches("</details>").count()
+            );
         }
         // Every changed line is in some part.
         let all = parts.concat();
         for i in 0..40 {
-            assert!(all.contains(&format!("+  k199: w{i}-199")), "r{i} line lost at {max}");
+            assert!(
+                all.contains(&format!("+  k199: w{i}-199")),
+                "r{i} line lost at {max}"
+            );
         }
     }
 }
@@ -246,8 +292,25 @@ fn json_has_the_documented_shape() {
     let r = &v["releases"][2]["resources"][0];
     assert_eq!(v["releases"][2]["status"], "added");
     assert_eq!(
-        (&r["apiVersion"], &r["kind"], &r["namespace"], &r["name"], &r["status"]),
-        (&"v1".into(), &"ConfigMap".into(), &"n".into(), &"a".into(), &"added".into())
+        (
+            &r["apiVersion"],
+            &r["kind"],
+            &r["namespace"],
+            &r["name"],
+            &r["status"]
+        ),
+        (
+            &"v1".into(),
+            &"ConfigMap".into(),
+            &"n".into(),
+            &"a".into(),
+            &"added".into()
+        )
     );
-    assert!(r["diff"].as_str().unwrap().starts_with("@@ -0,0 +1,7 @@\n+apiVersion: v1\n"));
+    assert!(
+        r["diff"]
+            .as_str()
+            .unwrap()
+            .starts_with("@@ -0,0 +1,7 @@\n+apiVersion: v1\n")
+    );
 }
