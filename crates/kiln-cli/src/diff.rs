@@ -125,6 +125,45 @@ struct Side {
     root: PathBuf,
 }
 
+/// Writes the files of `commit` into a new scratch folder; returns it (removed when
+/// dropped) and the tree's root in it. A memory-backed folder (`$XDG_RUNTIME_DIR`,
+/// `/dev/shm`) is tried first unless `TMPDIR` is set: writing and removing thousands of
+/// small files there is several times faster than on disk. A tree that does not fit
+/// there (a small `/dev/shm` in a container) goes to the temporary folder.
+fn export(top: &Path, commit: &str) -> Result<(tempfile::TempDir, PathBuf), Failure> {
+    let mut places = Vec::new();
+    if std::env::var_os("TMPDIR").is_none() {
+        places.extend(std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from));
+        places.push(PathBuf::from("/dev/shm"));
+    }
+    places.push(std::env::temp_dir());
+    let mut last = String::from("no temporary folder");
+    for place in places.iter().filter(|p| p.is_dir()) {
+        let dir = match tempfile::Builder::new()
+            .prefix("kiln-diff-")
+            .tempdir_in(place)
+        {
+            Ok(d) => d,
+            Err(e) => {
+                last = format!(
+                    "cannot make a temporary folder in `{}`: {e}",
+                    place.display()
+                );
+                continue;
+            }
+        };
+        let Ok(root) = std::fs::canonicalize(dir.path()) else {
+            continue;
+        };
+        let tree = root.join("tree");
+        match git::export(top, commit, &tree, &root.join("index")) {
+            Ok(()) => return Ok((dir, tree)),
+            Err(e) => last = e,
+        }
+    }
+    Err(Failure::Usage(last))
+}
+
 /// Renders the releases at two revisions and compares them.
 fn compare_revisions(global: &Global, args: &DiffArgs) -> Result<(DiffReport, String), Failure> {
     let cwd = std::env::current_dir()
@@ -139,28 +178,23 @@ fn compare_revisions(global: &Global, args: &DiffArgs) -> Result<(DiffReport, St
         Some(rev) => Some(git::resolve(&top, rev, "--head").map_err(Failure::Usage)?),
         None => None,
     };
-    let tmp = tempfile::Builder::new()
-        .prefix("kiln-diff-")
-        .tempdir()
-        .map_err(|e| Failure::Usage(format!("cannot make a temporary folder: {e}")))?;
-    let tmp_root = std::fs::canonicalize(tmp.path())
-        .map_err(|e| Failure::Usage(format!("`{}`: {e}", tmp.path().display())))?;
-    let export = |commit: &str, name: &str| -> Result<PathBuf, Failure> {
-        let dest = tmp_root.join(name);
-        git::export(&top, commit, &dest, &tmp_root.join(format!("{name}.index")))
-            .map_err(Failure::Usage)?;
-        Ok(dest)
+    // The exported trees live as long as these.
+    let mut scratch = Vec::new();
+    let mut export = |commit: &str| -> Result<PathBuf, Failure> {
+        let (dir, root) = export(&top, commit)?;
+        scratch.push(dir);
+        Ok(root)
     };
     let base = Side {
         label: "base",
         shown: git::short(&base_commit).to_string(),
-        root: export(&base_commit, "base")?,
+        root: export(&base_commit)?,
     };
     let head = match &head_commit {
         Some(c) => Side {
             label: "head",
             shown: git::short(c).to_string(),
-            root: export(c, "head")?,
+            root: export(c)?,
         },
         None => Side {
             label: "head",
@@ -206,7 +240,10 @@ fn compare_revisions(global: &Global, args: &DiffArgs) -> Result<(DiffReport, St
     let engine = engine(global, args.jobs)?;
     let all: Vec<Release> = sides
         .iter()
-        .flat_map(|s| s.values().filter_map(|l| l.as_ref().ok().cloned()))
+        .flat_map(|s| {
+            s.values()
+                .filter_map(|l| l.as_ref().ok().map(|(r, _)| r.clone()))
+        })
         .collect();
     let mut results = engine.render_all(&all).into_iter();
     let mut hits = [0usize; 2];
@@ -220,17 +257,15 @@ fn compare_revisions(global: &Global, args: &DiffArgs) -> Result<(DiffReport, St
             .find_map(|s| {
                 s.get(rel)
                     .and_then(|l| l.as_ref().ok())
-                    .map(|r| r.name().to_string())
+                    .map(|(r, _)| r.name().to_string())
             })
             .unwrap_or_else(|| rel.display().to_string())
     };
     for (i, loaded) in sides.iter().enumerate() {
         for (rel, l) in loaded {
             let (name, output) = match l {
-                Ok(release) => {
-                    if let Ok(values) = release.sensitive_values() {
-                        c.sensitive(release.name(), values);
-                    }
+                Ok((release, sensitive)) => {
+                    c.sensitive(release.name(), sensitive.iter().cloned());
                     let output = match results.next() {
                         Some(Ok(r)) => {
                             hits[i] += usize::from(r.cache_hit());
@@ -258,7 +293,7 @@ fn compare_revisions(global: &Global, args: &DiffArgs) -> Result<(DiffReport, St
         cache.record_run();
     }
     let report = c.run();
-    drop(tmp);
+    drop(scratch);
     let summary = format!(
         "; base {} ({} rendered, {} from cache), head {} ({} rendered, {} from cache)",
         base.shown, rendered[0], hits[0], head.shown, rendered[1], hits[1]
@@ -266,19 +301,32 @@ fn compare_revisions(global: &Global, args: &DiffArgs) -> Result<(DiffReport, St
     Ok((report, summary))
 }
 
-/// The releases of one side by their path relative to the project root; a release that
-/// cannot be loaded keeps its error. Two releases of a side with one name are refused.
-fn load_side(
-    side: &Side,
-    found: &BTreeSet<PathBuf>,
-) -> Result<BTreeMap<PathBuf, Result<Release, String>>, Failure> {
+/// A release of one side, loaded (with its sensitive values), or why it could not be.
+type Loaded = Result<(Release, Vec<String>), String>;
+
+/// The releases of one side by their path relative to the project root, loaded in
+/// parallel; a release that cannot be loaded keeps its error. Two releases of a side with
+/// one name are refused.
+fn load_side(side: &Side, found: &BTreeSet<PathBuf>) -> Result<BTreeMap<PathBuf, Loaded>, Failure> {
+    use rayon::prelude::*;
+    let loaded: Vec<(PathBuf, Loaded)> = found
+        .par_iter()
+        .map(|rel| {
+            let loaded = Release::load_with_root(side.root.join(rel), Some(&side.root))
+                .map(|r| {
+                    // A values file that cannot be read fails the render, with its message.
+                    let sensitive = r.sensitive_values().unwrap_or_default();
+                    (r, sensitive)
+                })
+                .map_err(|e| e.to_string());
+            (rel.clone(), loaded)
+        })
+        .collect();
     let mut out = BTreeMap::new();
-    let mut names: BTreeMap<String, &Path> = BTreeMap::new();
-    for rel in found {
-        let loaded = Release::load_with_root(side.root.join(rel), Some(&side.root))
-            .map_err(|e| e.to_string());
-        if let Ok(r) = &loaded
-            && let Some(other) = names.insert(r.name().to_string(), rel.as_path())
+    let mut names: BTreeMap<String, PathBuf> = BTreeMap::new();
+    for (rel, loaded) in loaded {
+        if let Ok((r, _)) = &loaded
+            && let Some(other) = names.insert(r.name().to_string(), rel.clone())
         {
             return Err(Failure::Usage(format!(
                 "release name `{}` is used by `{}` and `{}` ({}): releases are compared by name",
@@ -288,7 +336,7 @@ fn load_side(
                 side.label
             )));
         }
-        out.insert(rel.clone(), loaded);
+        out.insert(rel, loaded);
     }
     Ok(out)
 }

@@ -27,7 +27,7 @@ mod format;
 mod markdown;
 mod redact;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use rayon::prelude::*;
@@ -310,16 +310,30 @@ fn compare_outputs(
     let base_docs = split_docs(base);
     let head_docs = split_docs(head);
     // A document that is on both sides, byte for byte, is unchanged: only the others are
-    // parsed, so a change to one resource of a large release costs little.
-    let base_set: HashSet<&str> = base_docs.iter().copied().collect();
-    let head_set: HashSet<&str> = head_docs.iter().copied().collect();
-    let base_left: Vec<&str> = base_docs
-        .into_iter()
-        .filter(|d| !head_set.contains(d))
-        .collect();
+    // parsed, so a change to one resource of a large release costs little. Documents are
+    // looked up by length, then compared: cheaper than hashing every byte.
+    let mut by_len: HashMap<usize, Vec<usize>> = HashMap::with_capacity(head_docs.len());
+    for (i, d) in head_docs.iter().enumerate() {
+        by_len.entry(d.len()).or_default().push(i);
+    }
+    let mut head_same = vec![false; head_docs.len()];
+    let mut base_left = Vec::new();
+    for d in base_docs {
+        let same = by_len.get(&d.len()).and_then(|c| {
+            c.iter()
+                .copied()
+                .find(|&i| !head_same[i] && head_docs[i] == d)
+        });
+        match same {
+            Some(i) => head_same[i] = true,
+            None => base_left.push(d),
+        }
+    }
     let head_left: Vec<&str> = head_docs
-        .into_iter()
-        .filter(|d| !base_set.contains(d))
+        .iter()
+        .zip(&head_same)
+        .filter(|(_, same)| !**same)
+        .map(|(d, _)| *d)
         .collect();
     let base_res = parse_docs(&base_left, "base", release)?;
     let head_res = parse_docs(&head_left, "head", release)?;
