@@ -7,13 +7,15 @@
 #   patch           a case's manifests, `\n%%\n`, then one of its patch files
 #   template        every *.j2 / *.jinja, and each including template `\n%%\n` its include
 #   krm_decode      each expected render wrapped in a ResourceList
+#   diff            two expected renders, `\n%%\n` between them (each one after the
+#                   previous, in name order), and a hand-written Secret case
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 seeds=fuzz/seeds
 max=16384 # bytes: seeds stay small
 rm -rf "$seeds"
-mkdir -p "$seeds"/{release_file,yaml_roundtrip,patch,template,krm_decode}
+mkdir -p "$seeds"/{release_file,yaml_roundtrip,patch,template,krm_decode,diff}
 
 # A seed's name: its testdata path with `/` turned into `-`.
 name() { local p=${1#testdata/}; echo "${p//\//-}"; }
@@ -77,6 +79,20 @@ while IFS= read -r f; do
       { print (first ? "- " : "  ") $0; first = 0 }' "$f"
   } >"$seeds/krm_decode/$(name "$f")"
 done < <(find testdata/releases -name expected.yaml | sort)
+
+prev=""
+while IFS= read -r f; do
+  if [ -n "$prev" ]; then
+    out="$seeds/diff/$(name "$f")"
+    { cat "$prev"; printf '\n%%%%\n'; cat "$f"; } >"$out"
+    small "$out" || rm "$out"
+  fi
+  prev=$f
+done < <(find testdata/releases -name expected.yaml | sort)
+# A Secret whose data changes across a hash rename, a value marked sensitive by the target
+# (`fuzz-s3cr3t-value`, in clear and in base64), and a namespace move.
+printf 'apiVersion: v1\nkind: Secret\nmetadata:\n  name: db-7k2g4bm9dt\ndata:\n  password: ZnV6ei1zM2NyM3QtdmFsdWU=\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: a\ndata:\n  url: x://u:fuzz-s3cr3t-value@h\n%%%%\napiVersion: v1\nkind: Secret\nmetadata:\n  name: db-9c2b5h8fmt\ndata:\n  password: b3RoZXI=\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: b\ndata:\n  url: x://u:fuzz-s3cr3t-value@h2\n' \
+  >"$seeds/diff/secret-and-namespace-move"
 
 for d in "$seeds"/*/; do
   echo "$(basename "$d"): $(find "$d" -type f | wc -l) seeds, $(du -sk --apparent-size "$d" | cut -f1) KiB"

@@ -65,4 +65,13 @@ impl Fleet {
         let base = text.split(marker).next().unwrap_or(&text).to_string();
         std::fs::write(&path, format!("{base}{marker}{round}\n")).expect("write release");
     }
+
+    /// Replaces the first `from` by `to` in a file of the fleet (e.g. a base file, so every
+    /// release changes).
+    pub fn edit(&self, path: &str, from: &str, to: &str) {
+        let path = self.dir.path().join(path);
+        let text = std::fs::read_to_string(&path).expect("fleet file");
+        assert!(text.contains(from), "{} has no `{from}`", path.display());
+        std::fs::write(&path, text.replacen(from, to, 1)).expect("write fleet file");
+    }
 }

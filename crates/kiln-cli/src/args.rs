@@ -32,6 +32,9 @@ pub(crate) enum Command {
     Render(RenderArgs),
     /// Build a kustomization folder, like `kustomize build DIR`.
     Build(BuildArgs),
+    /// Show what a change does to every release: render two revisions and compare them
+    /// resource by resource (exit 0: no differences, 1: differences, 2: an error).
+    Diff(DiffArgs),
     /// Work with plugins.
     #[command(subcommand)]
     Plugin(PluginCommand),
@@ -80,6 +83,49 @@ pub(crate) struct RenderArgs {
     /// Do not show a progress bar, even on a terminal.
     #[arg(short, long)]
     pub(crate) quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DiffArgs {
+    /// Releases: release files, folders holding a release.yaml, or folders of those
+    /// [default: every release.yaml under the current folder]. Or two folders of rendered
+    /// output (`NAME.yaml` per release) to compare: `kiln diff DIR_A DIR_B`.
+    #[arg(value_name = "RELEASE")]
+    pub(crate) releases: Vec<PathBuf>,
+    /// The revision before the change [default: the merge base of HEAD with origin/HEAD,
+    /// else main, else master].
+    #[arg(long, value_name = "REV")]
+    pub(crate) base: Option<String>,
+    /// The revision after the change [default: the work tree, uncommitted edits included].
+    #[arg(long, value_name = "REV")]
+    pub(crate) head: Option<String>,
+    /// The report's format.
+    #[arg(long, value_enum, default_value_t = DiffFormat::Text, value_name = "FORMAT")]
+    pub(crate) output: DiffFormat,
+    /// Markdown: the largest part, in bytes (a GitHub comment holds 65536).
+    #[arg(long, default_value_t = 65536, value_name = "BYTES",
+          value_parser = clap::value_parser!(u64).range(1024..))]
+    pub(crate) max_bytes: u64,
+    /// Markdown: write the parts as DIR/part-N.md instead of to stdout.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) parts_dir: Option<PathBuf>,
+    /// How many releases render at once [default: all cores].
+    #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub(crate) jobs: Option<u16>,
+    /// Do not print the summary line on stderr.
+    #[arg(short, long)]
+    pub(crate) quiet: bool,
+}
+
+/// The formats of `kiln diff`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum DiffFormat {
+    /// A summary, then the changes as unified diffs.
+    Text,
+    /// For a PR comment: collapsible sections, in parts of at most --max-bytes.
+    Markdown,
+    /// `{"releases": [...]}` for tools.
+    Json,
 }
 
 #[derive(Debug, Args)]

@@ -5,6 +5,8 @@ mod argocd;
 mod args;
 mod build;
 mod cache;
+mod diff;
+mod git;
 mod plugin;
 mod render;
 mod serve;
@@ -20,6 +22,8 @@ pub(crate) enum Failure {
     Render,
     /// Bad usage: exit 2.
     Usage(String),
+    /// Exit with this code (what happened was printed).
+    Exit(u8),
 }
 
 fn main() -> ExitCode {
@@ -31,6 +35,7 @@ fn main() -> ExitCode {
             eprintln!("error: {msg}");
             ExitCode::from(2)
         }
+        Err(Failure::Exit(code)) => ExitCode::from(code),
     }
 }
 
@@ -38,6 +43,7 @@ fn run(cli: args::Cli) -> Result<(), Failure> {
     match cli.command {
         args::Command::Render(a) => render::run(&cli.global, a),
         args::Command::Build(a) => build::run(&cli.global, a),
+        args::Command::Diff(a) => diff::run(&cli.global, a),
         args::Command::Plugin(args::PluginCommand::Digest { file }) => plugin::digest(&file),
         args::Command::Cache(c) => cache::run(&cli.global, c),
         args::Command::Argocd(args::ArgocdCommand::Generate) => argocd::run_generate(&cli.global),

@@ -46,6 +46,7 @@
 #![deny(missing_docs)]
 
 mod cache;
+pub mod diff;
 mod engine;
 mod error;
 mod input;

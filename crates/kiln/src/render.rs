@@ -183,6 +183,12 @@ impl ParseCache {
     }
 }
 
+/// The string values of the sensitive terraform outputs among a release's values files.
+pub(crate) fn sensitive_values(release: &Release) -> Result<Vec<String>, Error> {
+    let inputs = Inputs::with_memo(release.root().to_path_buf(), Default::default());
+    Ok(build_context(release, &Overrides::default(), &inputs)?.sensitive)
+}
+
 /// Builds the template context: values (files in order, then `values` on top, then the
 /// parameter overrides), images, the release name, and `kube`/`env` when overridden.
 fn build_context(

@@ -24,7 +24,7 @@ use crate::transform::Rename;
 
 mod file;
 mod function;
-mod generate;
+pub(crate) mod generate;
 mod hash;
 mod order;
 mod steps;

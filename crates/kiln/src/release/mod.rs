@@ -286,6 +286,12 @@ impl Release {
         &self.root
     }
 
+    /// The string values of the terraform outputs marked `sensitive` in the release's
+    /// `valuesFiles` (read now): they must never be shown, in messages or in diffs.
+    pub fn sensitive_values(&self) -> Result<Vec<String>, Error> {
+        crate::render::sensitive_values(self).map_err(|e| e.in_release(self.name()))
+    }
+
     /// The release file's path relative to the project root.
     pub fn display_path(&self) -> PathBuf {
         relative_to(&self.path, &self.root)
