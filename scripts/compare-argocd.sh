@@ -23,13 +23,8 @@ if [ -z "$kubectl" ]; then
   if [ -x "$repo/.peers/kubectl/kubectl" ]; then kubectl="$repo/.peers/kubectl/kubectl"; else kubectl="$(command -v kubectl)"; fi
 fi
 
-( cd "$repo" && cargo build --release -q -p kiln-cli -p kiln-test-artifacts )
-kiln="$repo/target/release/kiln"
-plugins_dir="$repo/target/kiln-plugins/wasm32-wasip1/release"
-plugin_arg() {
-  local wasm="$plugins_dir/kiln-plugin-$1.wasm"
-  echo "--plugin" "$1=$wasm:$(sha256sum "$wasm" | cut -d' ' -f1)"
-}
+# shellcheck source=scripts/lib/release-build.sh
+. "$repo/scripts/lib/release-build.sh"
 fleet="$work/fleet"
 rm -rf "$fleet" "$work/fleet-kustomize"
 python3 "$repo/scripts/gen-fleet.py" "$fleet" -n 100 -p 3 \

@@ -17,13 +17,8 @@ repo="$(cd "$(dirname "$0")/.." && pwd)"
 n="${1:-1000}"
 work="${WORK:-$(mktemp -d)}"
 
-( cd "$repo" && cargo build --release -q -p kiln-cli -p kiln-test-artifacts )
-kiln="$repo/target/release/kiln"
-plugins_dir="$repo/target/kiln-plugins/wasm32-wasip1/release"
-plugin_arg() {
-  local wasm="$plugins_dir/kiln-plugin-$1.wasm"
-  echo "--plugin" "$1=$wasm:$(sha256sum "$wasm" | cut -d' ' -f1)"
-}
+# shellcheck source=scripts/lib/release-build.sh
+. "$repo/scripts/lib/release-build.sh"
 
 fleet="$work/fleet"
 rm -rf "$fleet" "$work/cache" "$work/out-base" "$work/out-head" "$work/parts"

@@ -22,14 +22,8 @@ if [ -z "$kubectl" ]; then
 fi
 echo "kustomize: $("$kubectl" version --client 2>/dev/null | grep -i kustomize || true)"
 
-( cd "$repo" && cargo build --release -q -p kiln-cli -p kiln-test-artifacts )
-kiln="$repo/target/release/kiln"
-# The plugin artifacts are built by kiln-test-artifacts' build script.
-plugins_dir="$repo/target/kiln-plugins/wasm32-wasip1/release"
-plugin_arg() {
-  local wasm="$plugins_dir/kiln-plugin-$1.wasm"
-  echo "--plugin" "$1=$wasm:$(sha256sum "$wasm" | cut -d' ' -f1)"
-}
+# shellcheck source=scripts/lib/release-build.sh
+. "$repo/scripts/lib/release-build.sh"
 
 fleet="$work/fleet"
 python3 "$repo/scripts/gen-fleet.py" "$fleet" -n "$n" -p 3 \

@@ -11,9 +11,6 @@
 //! `cargo bench -p kiln-benches --bench languages`
 #![allow(clippy::print_stdout)]
 
-use std::io::{Read as _, Write as _};
-use std::process::{Command, Stdio};
-
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use kiln::{Digest, Limits, Resource, Runtime};
 use kiln_test_artifacts::{
@@ -97,29 +94,7 @@ fn bench_one(c: &mut Criterion, label: &str, plugin: &Artifact, config: Value) {
     }))
     .expect("JSON");
     group.bench_function("native-fork", |b| {
-        b.iter(|| {
-            let mut child = Command::new(plugin.native)
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("the native build starts");
-            child
-                .stdin
-                .take()
-                .expect("stdin")
-                .write_all(&stdin)
-                .expect("write stdin");
-            let mut out = Vec::new();
-            child
-                .stdout
-                .take()
-                .expect("stdout")
-                .read_to_end(&mut out)
-                .expect("read stdout");
-            assert!(child.wait().expect("wait").success());
-            assert!(!out.is_empty());
-        })
+        b.iter(|| kiln_benches::fork_native(plugin.native, &stdin))
     });
     group.finish();
 }

@@ -11,9 +11,6 @@
 //!
 //! `cargo bench -p kiln-benches --bench plugin`
 
-use std::io::{Read as _, Write as _};
-use std::process::{Command, Stdio};
-
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use kiln::{Digest, Engine, Limits, Resource, Runtime};
 use kiln_test_artifacts::ADD_OWNER;
@@ -123,29 +120,7 @@ fn plugin(c: &mut Criterion) {
     });
 
     group.bench_function("native-fork", |b| {
-        b.iter(|| {
-            let mut child = Command::new(ADD_OWNER.native)
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("native add-owner starts");
-            child
-                .stdin
-                .take()
-                .expect("stdin")
-                .write_all(&stdin)
-                .expect("write stdin");
-            let mut out = Vec::new();
-            child
-                .stdout
-                .take()
-                .expect("stdout")
-                .read_to_end(&mut out)
-                .expect("read stdout");
-            assert!(child.wait().expect("wait").success());
-            assert!(!out.is_empty());
-        })
+        b.iter(|| kiln_benches::fork_native(ADD_OWNER.native, &stdin))
     });
     group.finish();
 }

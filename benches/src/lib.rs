@@ -75,3 +75,32 @@ impl Fleet {
         std::fs::write(&path, text.replacen(from, to, 1)).expect("write fleet file");
     }
 }
+
+/// Runs a plugin's host build as a kustomize exec function does: `stdin` in, the whole
+/// stdout read, a successful exit required. Returns stdout.
+pub fn fork_native(program: &str, stdin: &[u8]) -> Vec<u8> {
+    use std::io::{Read as _, Write as _};
+    use std::process::Stdio;
+    let mut child = Command::new(program)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{program} starts: {e}"));
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin)
+        .expect("write stdin");
+    let mut out = Vec::new();
+    child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_end(&mut out)
+        .expect("read stdout");
+    assert!(child.wait().expect("wait").success(), "{program} failed");
+    assert!(!out.is_empty(), "{program} wrote nothing");
+    out
+}
