@@ -110,10 +110,10 @@ pub(crate) fn resolve_plain(s: &str) -> Value {
     if let Some(v) = go_parse_int(&plain) {
         return v;
     }
-    if is_yaml_float(&plain) {
-        if let Some(v) = plain.parse::<f64>().ok().and_then(float_value) {
-            return v;
-        }
+    if is_yaml_float(&plain)
+        && let Some(v) = plain.parse::<f64>().ok().and_then(float_value)
+    {
+        return v;
     }
     Value::String(s.to_string())
 }
