@@ -299,13 +299,13 @@ mod tests {
     fn manifests_read_yaml_1_1_integers() {
         let text = "a: 0400\nb: 0x1F\nc: 0X1F\nd: -0400\ne: 1_000\nf: 0o17\ng: 0b101\nh: 08\n\
                     i: 09.5\nj: 0xff_ff\nk: '0400'\nl: \"0x1F\"\nm: !!str 0400\nn: [0777, yes]\n\
-                    o: yes\np: on\nq: True\nr: 12:30\ns: +12\nt: 0\nu: .5\nv: 1.2.3\n";
+                    o: yes\np: on\nq: True\nr: 12:30\ns: +12\nt: 0\nu: .5\nv: 1.2.3\nw: 1_0.0\n";
         let v = &parse_stream(text, p()).unwrap()[0];
         let want = serde_json::json!({
-            "a": 256, "b": 31, "c": 31, "d": -256, "e": 1000, "f": 15, "g": 5, "h": 8.0,
+            "a": 256, "b": 31, "c": 31, "d": -256, "e": 1000, "f": 15, "g": 5, "h": 8,
             "i": 9.5, "j": 65535, "k": "0400", "l": "0x1F", "m": "0400", "n": [511, "yes"],
             "o": "yes", "p": "on", "q": true, "r": "12:30", "s": 12, "t": 0, "u": 0.5,
-            "v": "1.2.3"
+            "v": "1.2.3", "w": 10
         });
         assert_eq!(v, &want);
         let core = parse_one(text, p()).unwrap();

@@ -93,7 +93,8 @@ impl<'t> Node<'t> {
 /// The value a plain scalar has for go-yaml v3 when serde_yaml left it a string: the
 /// integers of Go's `strconv.ParseInt(s, 0, 64)` once `_` are removed (sign, `0x`/`0X`,
 /// `0o`/`0O`, `0b`/`0B`, and a leading `0` for octal), else a decimal float of YAML's
-/// form (`08`, `09.5`, `1_0.5`), else the string.
+/// form (`08`, `09.5`, `1_0.5`; a whole one as an integer, as kustomize prints it), else
+/// the string.
 pub(crate) fn resolve_plain(s: &str) -> Value {
     let first = s.as_bytes().first().copied().unwrap_or(b' ');
     if !(first.is_ascii_digit() || first == b'+' || first == b'-' || first == b'.') {
@@ -111,9 +112,15 @@ pub(crate) fn resolve_plain(s: &str) -> Value {
         return v;
     }
     if is_yaml_float(&plain)
-        && let Some(v) = plain.parse::<f64>().ok().and_then(float_value)
+        && let Ok(f) = plain.parse::<f64>()
     {
-        return v;
+        // kustomize writes a whole float as an integer (`08` is printed `8`).
+        if f.fract() == 0.0 && f.abs() < 9.0e15 {
+            return Value::from(f as i64);
+        }
+        if let Some(v) = float_value(f) {
+            return v;
+        }
     }
     Value::String(s.to_string())
 }
