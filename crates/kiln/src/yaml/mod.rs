@@ -334,6 +334,13 @@ mod tests {
             v["spec"]["template"]["metadata"]["annotations"]["port"],
             8080
         );
+        // The resources of a List too.
+        let list = format!(
+            "apiVersion: v1\nkind: List\nitems:\n- {}",
+            text.replace('\n', "\n  ")
+        );
+        let r = &parse_resources(&list, p()).unwrap()[0];
+        assert_eq!(r.as_object()["metadata"]["annotations"]["t"], "~");
         let patch = &parse_stream(text, p()).unwrap()[0];
         assert_eq!(patch["metadata"]["annotations"]["n"], Value::Null);
         assert_eq!(patch["metadata"]["annotations"]["port"], 8080);

@@ -32,6 +32,8 @@ pub(crate) enum Schema {
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Place {
     Root,
+    /// The `items` of a root: the resources of a `kind: List`, each read as a root.
+    Items,
     Metadata,
     Annotations,
     Other,
@@ -261,7 +263,12 @@ impl<'de> Visitor<'de> for Node<'_> {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
-        while let Some(v) = seq.next_element_seed(self.child(Place::Other))? {
+        let place = if self.place == Place::Items {
+            Place::Root
+        } else {
+            Place::Other
+        };
+        while let Some(v) = seq.next_element_seed(self.child(place))? {
             items.push(v);
         }
         Ok(Value::Array(items))
@@ -272,6 +279,7 @@ impl<'de> Visitor<'de> for Node<'_> {
         while let Some(key) = map.next_key_seed(Key)? {
             let place = match (self.place, key.as_str()) {
                 (Place::Root, "metadata") => Place::Metadata,
+                (Place::Root, "items") => Place::Items,
                 (Place::Metadata, "annotations") => Place::Annotations,
                 _ => Place::Other,
             };
