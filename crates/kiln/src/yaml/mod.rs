@@ -308,6 +308,17 @@ mod tests {
             "v": "1.2.3", "w": 10
         });
         assert_eq!(v, &want);
+        // Timestamps are written back in Go's RFC 3339 form, as kustomize prints them.
+        let text2 = "a: 2001-12-14\nb: 2001-1-2t1:2:3.50-05:00\nc: 2001-12-14 21:59:43.10\n\
+                     d: 2001-12-14T21:59:43+00:00\ne: 2001-02-30\nf: 2001-12-14 1:2:3 -5\ng: '2001-12-14'\n";
+        assert_eq!(
+            parse_stream(text2, p()).unwrap()[0],
+            serde_json::json!({
+                "a": "2001-12-14T00:00:00Z", "b": "2001-01-02T01:02:03.5-05:00",
+                "c": "2001-12-14T21:59:43.1Z", "d": "2001-12-14T21:59:43Z", "e": "2001-02-30",
+                "f": "2001-12-14 1:2:3 -5", "g": "2001-12-14"
+            })
+        );
         let core = parse_one(text, p()).unwrap();
         assert_eq!(core["a"], "0400");
         assert_eq!(core["c"], "0X1F");

@@ -109,6 +109,9 @@ pub(crate) fn resolve_plain(s: &str) -> Value {
             None => Value::String(s.to_string()),
         };
     }
+    if let Some(t) = timestamp(s) {
+        return Value::String(t);
+    }
     let plain: String = s.chars().filter(|&c| c != '_').collect();
     if let Some(v) = go_parse_int(&plain) {
         return v;
@@ -125,6 +128,99 @@ pub(crate) fn resolve_plain(s: &str) -> Value {
         }
     }
     Value::String(s.to_string())
+}
+
+/// A plain scalar go-yaml v3 reads as a timestamp (`2001-12-14`, `2001-12-14t21:59:43.10-05:00`,
+/// `2001-12-14 21:59:43.10`), written as kustomize writes it: Go's RFC 3339 form with
+/// nanoseconds (`2001-12-14T00:00:00Z`, `2001-12-14T21:59:43.1-05:00`).
+fn timestamp(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    if b.len() < 5 || !b[..4].iter().all(u8::is_ascii_digit) || b[4] != b'-' {
+        return None;
+    }
+    let mut rest = &s[5..];
+    let year: u32 = s[..4].parse().ok()?;
+    let month = take_num(&mut rest)?;
+    rest = rest.strip_prefix('-')?;
+    let day = take_num(&mut rest)?;
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return None,
+    };
+    if day == 0 || day > days {
+        return None;
+    }
+    let date = format!("{year:04}-{month:02}-{day:02}");
+    let Some(sep) = rest.chars().next() else {
+        return Some(format!("{date}T00:00:00Z"));
+    };
+    if !matches!(sep, 'T' | 't' | ' ') {
+        return None;
+    }
+    rest = &rest[1..];
+    let hour = take_num(&mut rest)?;
+    rest = rest.strip_prefix(':')?;
+    let minute = take_num(&mut rest)?;
+    rest = rest.strip_prefix(':')?;
+    let second = take_num(&mut rest)?;
+    if hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    let mut frac = String::new();
+    if let Some(r) = rest.strip_prefix('.')
+        && r.starts_with(|c: char| c.is_ascii_digit())
+    {
+        let n = r.bytes().take_while(u8::is_ascii_digit).count();
+        frac = r[..n.min(9)].trim_end_matches('0').to_string();
+        rest = &r[n..];
+    }
+    let zone = if sep == ' ' {
+        // The space-separated layout has no zone: UTC.
+        "Z".to_string()
+    } else if rest == "Z" {
+        rest = "";
+        "Z".to_string()
+    } else {
+        let zb = rest.as_bytes();
+        if zb.len() != 6
+            || !matches!(zb[0], b'+' | b'-')
+            || zb[3] != b':'
+            || ![1, 2, 4, 5].iter().all(|&i| zb[i].is_ascii_digit())
+        {
+            return None;
+        }
+        let zone = if &rest[1..] == "00:00" {
+            "Z".to_string()
+        } else {
+            rest.to_string()
+        };
+        rest = "";
+        zone
+    };
+    if !rest.is_empty() {
+        return None;
+    }
+    let frac = if frac.is_empty() {
+        frac
+    } else {
+        format!(".{frac}")
+    };
+    Some(format!(
+        "{date}T{hour:02}:{minute:02}:{second:02}{frac}{zone}"
+    ))
+}
+
+/// One or two digits from the start of `rest`, as Go's layouts `1`, `2`, `15`, `4` and `5`
+/// read them.
+fn take_num(rest: &mut &str) -> Option<u32> {
+    let n = rest.bytes().take(2).take_while(u8::is_ascii_digit).count();
+    let v = rest.get(..n).filter(|d| !d.is_empty())?.parse().ok()?;
+    *rest = &rest[n..];
+    Some(v)
 }
 
 /// `strconv.ParseInt(s, 0, 64)`, falling back to `ParseUint` for values past `i64`.
