@@ -143,7 +143,7 @@ fn timestamp(s: &str) -> Option<String> {
     let month = take_num(&mut rest)?;
     rest = rest.strip_prefix('-')?;
     let day = take_num(&mut rest)?;
-    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let leap = year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400));
     let days = match month {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
         4 | 6 | 9 | 11 => 30,
