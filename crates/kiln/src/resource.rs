@@ -201,9 +201,10 @@ impl Resource {
         }
     }
 
-    /// Whether the kind lives in a namespace (kustomize's built-in list of cluster-scoped kinds).
+    /// Whether the kind lives in a namespace, as kustomize decides it (see
+    /// `is_cluster_scoped`).
     pub fn is_namespaced(&self) -> bool {
-        !is_cluster_scoped(self.group(), self.kind())
+        !is_cluster_scoped(self.group(), self.version(), self.kind())
     }
 }
 
@@ -347,43 +348,38 @@ pub(crate) fn sort_legacy_with(resources: &mut [Resource], first: &[&str], last:
     });
 }
 
-/// Kinds kustomize treats as cluster-scoped (not namespaced).
-pub(crate) fn is_cluster_scoped(group: &str, kind: &str) -> bool {
-    matches!(
-        (group, kind),
-        ("", "Namespace")
-            | ("", "Node")
-            | ("", "PersistentVolume")
-            | ("", "ComponentStatus")
-            | ("rbac.authorization.k8s.io", "ClusterRole")
-            | ("rbac.authorization.k8s.io", "ClusterRoleBinding")
-            | ("apiextensions.k8s.io", "CustomResourceDefinition")
-            | ("storage.k8s.io", "StorageClass")
-            | ("storage.k8s.io", "CSIDriver")
-            | ("storage.k8s.io", "CSINode")
-            | ("storage.k8s.io", "VolumeAttachment")
-            | ("scheduling.k8s.io", "PriorityClass")
-            | (
-                "admissionregistration.k8s.io",
-                "MutatingWebhookConfiguration"
-            )
-            | (
-                "admissionregistration.k8s.io",
-                "ValidatingWebhookConfiguration"
-            )
-            | ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy")
-            | (
-                "admissionregistration.k8s.io",
-                "ValidatingAdmissionPolicyBinding"
-            )
-            | ("apiregistration.k8s.io", "APIService")
-            | ("policy", "PodSecurityPolicy")
-            | ("certificates.k8s.io", "CertificateSigningRequest")
-            | ("node.k8s.io", "RuntimeClass")
-            | ("networking.k8s.io", "IngressClass")
-            | ("flowcontrol.apiserver.k8s.io", "FlowSchema")
-            | ("flowcontrol.apiserver.k8s.io", "PriorityLevelConfiguration")
-    )
+/// Whether kustomize v5.7.1 treats a kind as cluster-scoped (not namespaced). kustomize
+/// decides by the group, version *and* kind, from the Kubernetes OpenAPI schema built into
+/// kyaml: a built-in kind in a version that schema lacks is namespaced to kustomize
+/// (`flowcontrol.apiserver.k8s.io/v1` `FlowSchema`, `ValidatingAdmissionPolicy`,
+/// `admissionregistration.k8s.io/v1alpha1` anything), and kiln matches it, so that
+/// `kiln build` and `kustomize build` set the same namespaces. The table was read from
+/// kustomize itself: every built-in cluster-scoped kind in every version, built with a
+/// `namespace:` (see `testdata/kustomize/namespace-cluster-scoped-versions`).
+pub(crate) fn is_cluster_scoped(group: &str, version: &str, kind: &str) -> bool {
+    let versions: &[&str] = match (group, kind) {
+        ("", "Namespace" | "Node" | "PersistentVolume" | "ComponentStatus") => &["v1"],
+        (
+            "admissionregistration.k8s.io",
+            "MutatingWebhookConfiguration" | "ValidatingWebhookConfiguration",
+        )
+        | ("apiextensions.k8s.io", "CustomResourceDefinition")
+        | ("apiregistration.k8s.io", "APIService")
+        | ("certificates.k8s.io", "CertificateSigningRequest")
+        | ("networking.k8s.io", "IngressClass")
+        | ("node.k8s.io", "RuntimeClass")
+        | ("rbac.authorization.k8s.io", "ClusterRole" | "ClusterRoleBinding")
+        | ("scheduling.k8s.io", "PriorityClass")
+        | ("storage.k8s.io", "CSIDriver" | "CSINode" | "StorageClass" | "VolumeAttachment") => {
+            &["v1", "v1beta1"]
+        }
+        ("flowcontrol.apiserver.k8s.io", "FlowSchema" | "PriorityLevelConfiguration") => {
+            &["v1beta1"]
+        }
+        ("policy", "PodSecurityPolicy") => &["v1beta1"],
+        _ => &[],
+    };
+    versions.contains(&version)
 }
 
 /// A short name for a JSON value's type, for messages.
@@ -405,6 +401,32 @@ mod tests {
 
     fn res(v: Value) -> Resource {
         Resource::from_value(v).unwrap()
+    }
+
+    /// kustomize decides a kind's scope by group, version and kind: a version its schema
+    /// lacks is namespaced.
+    #[test]
+    fn scope_follows_kustomize_versions() {
+        let scoped = |api: &str, kind: &str| {
+            !res(json!({"apiVersion": api, "kind": kind, "metadata": {"name": "x"}}))
+                .is_namespaced()
+        };
+        assert!(scoped("v1", "Namespace"));
+        assert!(!scoped("v2", "Namespace"));
+        assert!(scoped("flowcontrol.apiserver.k8s.io/v1beta1", "FlowSchema"));
+        assert!(scoped(
+            "flowcontrol.apiserver.k8s.io/v1beta1",
+            "PriorityLevelConfiguration"
+        ));
+        assert!(!scoped("flowcontrol.apiserver.k8s.io/v1", "FlowSchema"));
+        assert!(scoped("rbac.authorization.k8s.io/v1beta1", "ClusterRole"));
+        assert!(!scoped("example.com/v1", "ClusterRole"));
+        assert!(!scoped(
+            "admissionregistration.k8s.io/v1",
+            "ValidatingAdmissionPolicy"
+        ));
+        assert!(scoped("policy/v1beta1", "PodSecurityPolicy"));
+        assert!(!scoped("extensions/v1beta1", "PodSecurityPolicy"));
     }
 
     #[test]

@@ -168,12 +168,12 @@ impl Kustomizer<'_> {
                     .filter(|t| !t.is_empty())
                     .unwrap_or_else(|| "Opaque".into());
                 obj.insert("type".into(), t.into());
-                if !data.is_empty() {
-                    let encoded = data
-                        .into_iter()
-                        .map(|(k, v)| (k, Value::String(wrapped_base64(&v))));
-                    obj.insert("data".into(), Value::Object(encoded.collect()));
-                }
+                // kustomize writes `data: {}` for a Secret with no keys (and hashes it so),
+                // where a ConfigMap with none has no `data`.
+                let encoded = data
+                    .into_iter()
+                    .map(|(k, v)| (k, Value::String(wrapped_base64(&v))));
+                obj.insert("data".into(), Value::Object(encoded.collect()));
             }
         }
         if options.immutable {

@@ -99,7 +99,8 @@ pub(crate) fn decode(stdout: &[u8], provenance: &Provenance) -> Result<Decoded, 
         .flatten();
     let value = match json {
         Some(v) => v,
-        None => crate::yaml::parse_one(text, Path::new("stdout")).map_err(|e| e.to_string())?,
+        None => crate::yaml::parse_one_as(text, Path::new("stdout"), crate::yaml::Schema::Manifest)
+            .map_err(|e| e.to_string())?,
     };
     let Value::Object(mut list) = value else {
         return Err(format!(

@@ -438,7 +438,7 @@ fn candidates(resources: &[Resource], renames: &[Rename]) -> Vec<Candidate> {
             kind: r.kind().to_string(),
             name: r.name().to_string(),
             namespace: r.namespace().to_string(),
-            cluster_scoped: is_cluster_scoped(r.group(), r.kind()),
+            cluster_scoped: is_cluster_scoped(r.group(), r.version(), r.kind()),
             previous,
         });
     }

@@ -52,8 +52,10 @@ pub(crate) fn set_namespace_mapped(
     Ok(apply(resources, namespace))
 }
 
+/// A core `v1` `Namespace`: kustomize treats a `Namespace` of another version (`v2`) as
+/// an unknown namespaced kind.
 fn is_namespace_kind(r: &Resource) -> bool {
-    r.group().is_empty() && r.kind() == "Namespace"
+    r.kind() == "Namespace" && !r.is_namespaced()
 }
 
 fn apply(resources: &mut [Resource], namespace: &str) -> Vec<Rename> {

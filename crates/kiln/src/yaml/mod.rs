@@ -1,10 +1,13 @@
 //! Reading and writing YAML streams, with positions in errors.
 
 mod emit;
+mod read;
+
+pub(crate) use read::Schema;
 
 use std::path::Path;
 
-use serde::Deserialize;
+use serde::de::DeserializeSeed;
 use serde_json::Value;
 
 use crate::error::YamlError;
@@ -17,8 +20,19 @@ pub(crate) const MAX_FILE_BYTES: u64 = 64 << 20;
 /// The deepest nesting of mappings and sequences accepted in one document.
 pub(crate) const MAX_DEPTH: usize = 200;
 
-/// Parses every document of a YAML stream into JSON values, skipping empty documents.
+/// Parses every document of a YAML stream of patches (or other Kubernetes documents
+/// that are not resources) into JSON values, skipping empty documents: plain scalars
+/// resolve as kustomize reads them (see [`Schema::Patch`]).
 pub(crate) fn parse_stream(text: &str, file: &Path) -> Result<Vec<Value>, YamlError> {
+    parse_stream_as(text, file, Schema::Patch)
+}
+
+/// Parses every document of a YAML stream, resolving plain scalars by `schema`.
+pub(crate) fn parse_stream_as(
+    text: &str,
+    file: &Path,
+    schema: Schema,
+) -> Result<Vec<Value>, YamlError> {
     if let Some(pos) = flow_too_deep(text) {
         return Err(YamlError::new(
             file,
@@ -28,19 +42,26 @@ pub(crate) fn parse_stream(text: &str, file: &Path) -> Result<Vec<Value>, YamlEr
     }
     let mut out = Vec::new();
     for doc in serde_yaml::Deserializer::from_str(text) {
-        let value =
-            serde_yaml::Value::deserialize(doc).map_err(|e| YamlError::from_serde(file, &e))?;
+        let value = read::Node::root(text, schema)
+            .deserialize(doc)
+            .map_err(|e| YamlError::from_serde(file, &e))?;
         if value.is_null() {
             continue;
         }
-        out.push(to_json(value, file, 0)?);
+        out.push(value);
     }
     Ok(out)
 }
 
-/// Parses a single YAML (or JSON) document.
+/// Parses a single YAML (or JSON) document of kiln's own (a config, values, a
+/// kustomization file), as YAML 1.2 core.
 pub(crate) fn parse_one(text: &str, file: &Path) -> Result<Value, YamlError> {
-    let mut docs = parse_stream(text, file)?;
+    parse_one_as(text, file, Schema::Core)
+}
+
+/// Parses a single YAML (or JSON) document, resolving plain scalars by `schema`.
+pub(crate) fn parse_one_as(text: &str, file: &Path, schema: Schema) -> Result<Value, YamlError> {
+    let mut docs = parse_stream_as(text, file, schema)?;
     match docs.len() {
         0 => Ok(Value::Null),
         1 => Ok(docs.remove(0)),
@@ -56,7 +77,10 @@ pub(crate) fn parse_one(text: &str, file: &Path) -> Result<Value, YamlError> {
 /// `items`, and every item must be a resource (a mapping with `kind` and `metadata.name`).
 pub(crate) fn parse_resources(text: &str, file: &Path) -> Result<Vec<Resource>, YamlError> {
     let mut out = Vec::new();
-    for (index, doc) in parse_stream(text, file)?.into_iter().enumerate() {
+    for (index, doc) in parse_stream_as(text, file, Schema::Manifest)?
+        .into_iter()
+        .enumerate()
+    {
         push_resource(doc, file, index, &mut out)?;
     }
     Ok(out)
@@ -215,74 +239,6 @@ fn block_scalar_start(code: &str) -> Option<usize> {
     .then_some(column)
 }
 
-/// Converts a YAML value to JSON: keys become strings, tags are dropped, and nesting is
-/// bounded.
-fn to_json(value: serde_yaml::Value, file: &Path, depth: usize) -> Result<Value, YamlError> {
-    use serde_yaml::Value as Y;
-    if depth > MAX_DEPTH {
-        return Err(YamlError::new(
-            file,
-            None,
-            format!("document nests deeper than {MAX_DEPTH} levels"),
-        ));
-    }
-    Ok(match value {
-        Y::Null => Value::Null,
-        Y::Bool(b) => Value::Bool(b),
-        Y::Number(n) => number_to_json(&n),
-        Y::String(s) => Value::String(s),
-        Y::Sequence(items) => Value::Array(
-            items
-                .into_iter()
-                .map(|v| to_json(v, file, depth + 1))
-                .collect::<Result<_, _>>()?,
-        ),
-        Y::Mapping(map) => {
-            let mut obj = serde_json::Map::with_capacity(map.len());
-            for (k, v) in map {
-                let key = match k {
-                    Y::String(s) => s,
-                    Y::Bool(b) => b.to_string(),
-                    Y::Number(n) => n.to_string(),
-                    Y::Null => "null".to_string(),
-                    other => {
-                        return Err(YamlError::new(
-                            file,
-                            None,
-                            format!(
-                                "mapping key must be a scalar, found {}",
-                                match other {
-                                    Y::Sequence(_) => "a sequence",
-                                    Y::Mapping(_) => "a mapping",
-                                    _ => "a tagged value",
-                                }
-                            ),
-                        ));
-                    }
-                };
-                obj.insert(key, to_json(v, file, depth + 1)?);
-            }
-            Value::Object(obj)
-        }
-        Y::Tagged(t) => to_json(t.value, file, depth)?,
-    })
-}
-
-fn number_to_json(n: &serde_yaml::Number) -> Value {
-    if let Some(i) = n.as_i64() {
-        Value::from(i)
-    } else if let Some(u) = n.as_u64() {
-        Value::from(u)
-    } else if let Some(f) = n.as_f64() {
-        serde_json::Number::from_f64(f)
-            .map(Value::Number)
-            // .inf and .nan have no JSON form: keep their YAML spelling as a string.
-            .unwrap_or_else(|| Value::String(n.to_string()))
-    } else {
-        Value::String(n.to_string())
-    }
-}
-
 /// Writes resources as a multi-document YAML stream, documents separated by `---`.
 pub(crate) fn emit_stream<'a>(resources: impl IntoIterator<Item = &'a Resource>) -> String {
     let mut out = String::new();
@@ -335,6 +291,70 @@ mod tests {
         let v = parse_one("z: 1\n1: x\ntrue: y\na: 2\n", p()).unwrap();
         let keys: Vec<_> = v.as_object().unwrap().keys().cloned().collect();
         assert_eq!(keys, ["z", "1", "true", "a"]);
+    }
+
+    /// Plain scalars of a manifest resolve as go-yaml v3 (kustomize) reads them; quoted
+    /// and tagged ones stay strings; kiln's own files keep YAML 1.2 core.
+    #[test]
+    fn manifests_read_yaml_1_1_integers() {
+        let text = "a: 0400\nb: 0x1F\nc: 0X1F\nd: -0400\ne: 1_000\nf: 0o17\ng: 0b101\nh: 08\n\
+                    i: 09.5\nj: 0xff_ff\nk: '0400'\nl: \"0x1F\"\nm: !!str 0400\nn: [0777, yes]\n\
+                    o: yes\np: on\nq: True\nr: 12:30\ns: +12\nt: 0\nu: .5\nv: 1.2.3\nw: 1_0.0\n";
+        let v = &parse_stream(text, p()).unwrap()[0];
+        let want = serde_json::json!({
+            "a": 256, "b": 31, "c": 31, "d": -256, "e": 1000, "f": 15, "g": 5, "h": 8,
+            "i": 9.5, "j": 65535, "k": "0400", "l": "0x1F", "m": "0400", "n": [511, "yes"],
+            "o": "yes", "p": "on", "q": true, "r": "12:30", "s": 12, "t": 0, "u": 0.5,
+            "v": "1.2.3", "w": 10
+        });
+        assert_eq!(v, &want);
+        // Timestamps are written back in Go's RFC 3339 form, as kustomize prints them.
+        let text2 = "a: 2001-12-14\nb: 2001-1-2t1:2:3.50-05:00\nc: 2001-12-14 21:59:43.10\n\
+                     d: 2001-12-14T21:59:43+00:00\ne: 2001-02-30\nf: 2001-12-14 1:2:3 -5\ng: '2001-12-14'\n";
+        assert_eq!(
+            parse_stream(text2, p()).unwrap()[0],
+            serde_json::json!({
+                "a": "2001-12-14T00:00:00Z", "b": "2001-01-02T01:02:03.5-05:00",
+                "c": "2001-12-14T21:59:43.1Z", "d": "2001-12-14T21:59:43Z", "e": "2001-02-30",
+                "f": "2001-12-14 1:2:3 -5", "g": "2001-12-14"
+            })
+        );
+        let core = parse_one(text, p()).unwrap();
+        assert_eq!(core["a"], "0400");
+        assert_eq!(core["c"], "0X1F");
+    }
+
+    /// A resource's annotation values are their text, as kustomize reads them; labels,
+    /// the pod template's annotations and patches keep typed values.
+    #[test]
+    fn resource_annotations_are_their_text() {
+        let text = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  labels: {port: 8080, oct: 0400}\n\
+                    \x20 annotations:\n    port: 8080\n    happy: true\n    h: 0x1F\n    n: null\n    t: ~\n    f: 1.50\n    q: 'x'\n\
+                    spec:\n  template:\n    metadata:\n      annotations: {port: 8080}\n";
+        let r = &parse_resources(text, p()).unwrap()[0];
+        let v = Value::Object(r.as_object().clone());
+        assert_eq!(
+            v["metadata"]["annotations"],
+            serde_json::json!({"port": "8080", "happy": "true", "h": "0x1F", "n": "null", "t": "~", "f": "1.50", "q": "x"})
+        );
+        assert_eq!(
+            v["metadata"]["labels"],
+            serde_json::json!({"port": 8080, "oct": 256})
+        );
+        assert_eq!(
+            v["spec"]["template"]["metadata"]["annotations"]["port"],
+            8080
+        );
+        // The resources of a List too.
+        let list = format!(
+            "apiVersion: v1\nkind: List\nitems:\n- {}",
+            text.replace('\n', "\n  ")
+        );
+        let r = &parse_resources(&list, p()).unwrap()[0];
+        assert_eq!(r.as_object()["metadata"]["annotations"]["t"], "~");
+        let patch = &parse_stream(text, p()).unwrap()[0];
+        assert_eq!(patch["metadata"]["annotations"]["n"], Value::Null);
+        assert_eq!(patch["metadata"]["annotations"]["port"], 8080);
     }
 
     #[test]

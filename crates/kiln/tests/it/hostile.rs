@@ -636,10 +636,12 @@ fn keys_tabs_and_missing_identity_have_positions() {
     assert_eq!(y.line, Some(6), "{err}");
     // Non-string keys: a mapping as key is refused, scalars become strings.
     let err = input_error("key.yaml", format!("{CM}data:\n  ? {{a: 1}}\n  : v\n"));
+    let y = yaml_error(&err);
     assert_eq!(
-        yaml_error(&err).message,
-        "mapping key must be a scalar, found a mapping"
+        y.message, "data: mapping key must be a scalar, found a mapping",
+        "{err}"
     );
+    assert_eq!(y.line, Some(6), "{err}");
     // A tab where indentation is expected.
     let err = input_error("tab.yaml", format!("{CM}data:\n\tk: v\n"));
     let y = yaml_error(&err);
