@@ -113,10 +113,12 @@ pub(crate) fn fixture_repo(dir: &Path) -> PathBuf {
          kube: \"{{ kube.version }}\"\n  apis: \"{{ kube.apiVersions | join(',') }}\"\n  \
          flavour: \"{{ env.FLAVOUR }}\"\n",
     );
-    // Eight more releases for concurrent requests: acme-prod's, renamed, with a plugin.
+    // Eight more releases for concurrent requests: acme-prod's (with its plugins), renamed,
+    // each with its own owning team.
     let acme = fs::read_to_string(workspace().join("examples/releases/acme-prod/release.yaml"))
         .unwrap()
         .replace("../../base", "../../../examples/base")
+        .replace("../../plugins/", "../../../examples/plugins/")
         .replace(
             "tf-outputs.json",
             "../../../examples/releases/acme-prod/tf-outputs.json",
@@ -125,19 +127,17 @@ pub(crate) fn fixture_repo(dir: &Path) -> PathBuf {
             "path: patches/",
             "path: ../../../examples/releases/acme-prod/patches/",
         );
+    assert!(
+        acme.contains("team: payments-platform"),
+        "acme-prod's add-owner config"
+    );
     for i in 0..8 {
         let text = acme
             .replace("name: acme-prod", &format!("name: c{i}"))
             .replace("namespace: acme", &format!("namespace: c{i}"))
-            .replace("region: eu-west-1", &format!("region: r{i}"));
-        write(
-            repo.join(format!("apps/fleet/c{i}/release.yaml")),
-            format!(
-                "{text}\n  plugins:\n  - name: owner\n    wasm: ../../../plugins/add-owner.wasm\n    \
-                 sha256: {}\n    config: {{team: team-{i}}}\n",
-                ADD_OWNER.sha256
-            ),
-        );
+            .replace("region: eu-west-1", &format!("region: r{i}"))
+            .replace("team: payments-platform", &format!("team: team-{i}"));
+        write(repo.join(format!("apps/fleet/c{i}/release.yaml")), text);
     }
     write(repo.join("apps/empty/README.md"), "nothing to render\n");
     // A release whose plugin spins until its time limit: a render that takes a while.
