@@ -551,18 +551,8 @@ fn check_deploy(stream: &str) {
 fn deploy_argocd_builds_with_kiln_and_kubectl_kustomize() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = workspace().join("deploy/argocd");
-    let out = Command::new(kiln_bin())
-        .arg("build")
-        .arg(&dir)
-        .env("KILN_CACHE_DIR", tmp.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let kiln_out = String::from_utf8(out.stdout).unwrap();
+    // `kiln build`, as for any kustomization app.
+    let kiln_out = expected(&workspace(), "deploy/argocd", tmp.path());
     check_deploy(&kiln_out);
     let kubectl = [
         workspace().join(".peers/kubectl/kubectl"),

@@ -1,6 +1,7 @@
 //! The render pipeline of one release: load inputs, render templates, transform, run
 //! plugins, order the output.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -114,7 +115,7 @@ pub(crate) fn render_release(
             &plugin.name,
             &plugin.digest,
             &wasm,
-            config.as_ref(),
+            config.as_deref(),
             &plugin.limits,
             std::mem::take(&mut resources),
         )?;
@@ -134,14 +135,15 @@ pub(crate) fn render_release(
 
 /// A plugin's config with its `configFiles` read in: each file (YAML or JSON, read
 /// through `inputs`, so it is part of the render key) becomes the value of its key.
-fn plugin_config(
-    plugin: &crate::release::PluginDecl,
+/// Without `configFiles` the declared config is lent as it is, not copied per call.
+fn plugin_config<'a>(
+    plugin: &'a crate::release::PluginDecl,
     release: &Release,
     inputs: &Inputs,
     release_file: &Path,
-) -> Result<Option<Value>, Error> {
+) -> Result<Option<Cow<'a, Value>>, Error> {
     if plugin.config_files.is_empty() {
-        return Ok(plugin.config.clone());
+        return Ok(plugin.config.as_ref().map(Cow::Borrowed));
     }
     let mut config = match &plugin.config {
         Some(Value::Object(map)) => map.clone(),
@@ -153,7 +155,7 @@ fn plugin_config(
         let value = crate::yaml::parse_one(&text, &inputs.display(&path))?;
         config.insert(key.clone(), value);
     }
-    Ok(Some(Value::Object(config)))
+    Ok(Some(Cow::Owned(Value::Object(config))))
 }
 
 /// Parsed plain manifests by content digest and origin, shared by the renders of one

@@ -446,27 +446,27 @@ impl<'de> Visitor<'de> for AnnotationMapVisitor<'_> {
         Ok(Value::Object(obj))
     }
 
-    // Anything but a mapping is kept as it is, for the resource checks to name.
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
+    // Anything but a mapping is read as any other value, for the resource checks to name.
+    fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
+        self.0.child_as(Place::Other).visit_unit()
     }
-    fn visit_none<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
+    fn visit_none<E: de::Error>(self) -> Result<Value, E> {
+        self.0.child_as(Place::Other).visit_none()
     }
-    fn visit_bool<E>(self, b: bool) -> Result<Value, E> {
-        Ok(Value::Bool(b))
+    fn visit_bool<E: de::Error>(self, b: bool) -> Result<Value, E> {
+        self.0.child_as(Place::Other).visit_bool(b)
     }
-    fn visit_i64<E>(self, i: i64) -> Result<Value, E> {
-        Ok(Value::from(i))
+    fn visit_i64<E: de::Error>(self, i: i64) -> Result<Value, E> {
+        self.0.child_as(Place::Other).visit_i64(i)
     }
-    fn visit_u64<E>(self, u: u64) -> Result<Value, E> {
-        Ok(Value::from(u))
+    fn visit_u64<E: de::Error>(self, u: u64) -> Result<Value, E> {
+        self.0.child_as(Place::Other).visit_u64(u)
     }
     fn visit_f64<E: de::Error>(self, f: f64) -> Result<Value, E> {
         self.0.child_as(Place::Other).visit_f64(f)
     }
-    fn visit_str<E>(self, s: &str) -> Result<Value, E> {
-        Ok(Value::String(s.to_string()))
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<Value, E> {
+        self.0.child_as(Place::Other).visit_str(s)
     }
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Value, A::Error> {
         self.0.child_as(Place::Other).visit_seq(seq)
