@@ -164,6 +164,34 @@ fn export(top: &Path, commit: &str) -> Result<(tempfile::TempDir, PathBuf), Fail
     Err(Failure::Usage(last))
 }
 
+/// Where the cache folder keeps checkouts of the revisions compared last, one per
+/// repository and side.
+const KEPT_TREES: &str = "trees-v1";
+
+/// The kept checkout of `commit` for one side of the repository at `top`, locked for this
+/// process, or `None` when another process holds it or it cannot be brought up to date (the
+/// caller exports to a scratch folder instead). Comparing against the same base again, as
+/// CI and a reviewer do on each push, then writes only the files that changed since, and
+/// the tree's paths and stamps stay the same from run to run.
+fn kept(dir: &Path, top: &Path, commit: &str, role: &str) -> Option<(std::fs::File, PathBuf)> {
+    use sha2::{Digest as _, Sha256};
+    let id = hex::encode(&Sha256::digest(top.as_os_str().as_encoded_bytes())[..8]);
+    let dir = dir.join(format!("{id}-{role}"));
+    std::fs::create_dir_all(&dir).ok()?;
+    let lock = std::fs::File::create(dir.join("lock")).ok()?;
+    lock.try_lock().ok()?;
+    let (tree, index) = (dir.join("tree"), dir.join("index"));
+    if git::update_kept(top, commit, &tree, &index).is_err() {
+        // Damaged or changed by hand: start over from an empty folder.
+        let _ = std::fs::remove_dir_all(&tree);
+        let _ = std::fs::remove_file(&index);
+        let _ = std::fs::remove_file(index.with_extension("commit"));
+        git::update_kept(top, commit, &tree, &index).ok()?;
+    }
+    let tree = std::fs::canonicalize(&tree).ok()?;
+    Some((lock, tree))
+}
+
 /// Renders the releases at two revisions and compares them.
 fn compare_revisions(global: &Global, args: &DiffArgs) -> Result<(DiffReport, String), Failure> {
     let cwd = std::env::current_dir()
@@ -178,9 +206,19 @@ fn compare_revisions(global: &Global, args: &DiffArgs) -> Result<(DiffReport, St
         Some(rev) => Some(git::resolve(&top, rev, "--head").map_err(Failure::Usage)?),
         None => None,
     };
-    // The exported trees live as long as these.
+    let engine = engine(global, args.jobs)?;
+    let kept_in = engine.cache().map(|c| c.dir().join(KEPT_TREES));
+    // The trees live as long as these: scratch folders are removed when dropped, kept
+    // trees are unlocked.
     let mut scratch = Vec::new();
-    let mut export = |commit: &str| -> Result<PathBuf, Failure> {
+    let mut locks = Vec::new();
+    let mut export = |commit: &str, role: &str| -> Result<PathBuf, Failure> {
+        if let Some(dir) = &kept_in
+            && let Some((lock, tree)) = kept(dir, &top, commit, role)
+        {
+            locks.push(lock);
+            return Ok(tree);
+        }
         let (dir, root) = export(&top, commit)?;
         scratch.push(dir);
         Ok(root)
@@ -188,13 +226,13 @@ fn compare_revisions(global: &Global, args: &DiffArgs) -> Result<(DiffReport, St
     let base = Side {
         label: "base",
         shown: git::short(&base_commit).to_string(),
-        root: export(&base_commit)?,
+        root: export(&base_commit, "base")?,
     };
     let head = match &head_commit {
         Some(c) => Side {
             label: "head",
             shown: git::short(c).to_string(),
-            root: export(c)?,
+            root: export(c, "head")?,
         },
         None => Side {
             label: "head",
@@ -233,22 +271,26 @@ fn compare_revisions(global: &Global, args: &DiffArgs) -> Result<(DiffReport, St
         )));
     }
 
-    let mut sides = Vec::new();
-    for (side, found) in [(&base, &base_found), (&head, &head_found)] {
-        sides.push(load_side(side, found)?);
-    }
-    let engine = engine(global, args.jobs)?;
-    let all: Vec<Release> = sides
-        .iter()
-        .flat_map(|s| {
-            s.values()
-                .filter_map(|l| l.as_ref().ok().map(|(r, _)| r.clone()))
-        })
-        .collect();
+    // The head side first: a base release file that is the same as the head's is not
+    // parsed again.
+    let head_loaded = load_side(&head, &head_found, None)?;
+    let base_loaded = load_side(&base, &base_found, Some(&head_loaded))?;
+    // Every loaded release in one list (rendered together), each side by index into it.
+    let mut all: Vec<Release> = Vec::new();
+    let sides = [base_loaded, head_loaded].map(|side| {
+        side.into_iter()
+            .map(|(rel, l)| {
+                let at = l.map(|r| {
+                    all.push(r);
+                    all.len() - 1
+                });
+                (rel, at)
+            })
+            .collect::<BTreeMap<_, _>>()
+    });
     let mut results = engine.render_all(&all).into_iter();
     let mut hits = [0usize; 2];
     let mut rendered = [0usize; 2];
-    let mut c = Comparison::new();
     // A release that fails to load on one side is named after the other side's release.
     let name_of = |rel: &Path| -> String {
         sides
@@ -257,15 +299,18 @@ fn compare_revisions(global: &Global, args: &DiffArgs) -> Result<(DiffReport, St
             .find_map(|s| {
                 s.get(rel)
                     .and_then(|l| l.as_ref().ok())
-                    .map(|(r, _)| r.name().to_string())
+                    .map(|&r| all[r].name().to_string())
             })
             .unwrap_or_else(|| rel.display().to_string())
     };
+    // Each side's outputs by release name, with the release they came from.
+    let mut outputs: [BTreeMap<String, (Option<&Release>, kiln::diff::Output)>; 2] =
+        Default::default();
     for (i, loaded) in sides.iter().enumerate() {
         for (rel, l) in loaded {
-            let (name, output) = match l {
-                Ok((release, sensitive)) => {
-                    c.sensitive(release.name(), sensitive.iter().cloned());
+            let (name, release, output) = match l {
+                Ok(at) => {
+                    let release = &all[*at];
                     let output = match results.next() {
                         Some(Ok(r)) => {
                             hits[i] += usize::from(r.cache_hit());
@@ -275,16 +320,50 @@ fn compare_revisions(global: &Global, args: &DiffArgs) -> Result<(DiffReport, St
                         Some(Err(e)) => Err(e.to_string()),
                         None => Err("not rendered".to_string()),
                     };
-                    (release.name().to_string(), output)
+                    (release.name().to_string(), Some(release), output)
                 }
-                Err(e) => (name_of(rel), Err(e.clone())),
+                Err(e) => (name_of(rel), None, Err(e.clone())),
             };
-            if i == 0 {
-                c.base(name, output);
-            } else {
-                c.head(name, output);
-            }
+            outputs[i].insert(name, (release, output));
         }
+    }
+    // Values marked sensitive are read only for the releases whose diff shows something:
+    // different outputs or an error.
+    let shown: BTreeSet<&String> = outputs[0]
+        .keys()
+        .chain(outputs[1].keys())
+        .filter(|name| {
+            let out = |i: usize| outputs[i].get(*name).map(|(_, o)| o);
+            match (out(0), out(1)) {
+                (Some(Ok(a)), Some(Ok(b))) => a != b,
+                _ => true,
+            }
+        })
+        .collect();
+    let sensitive: Vec<(&String, Vec<String>)> = {
+        use rayon::prelude::*;
+        let wanted: Vec<(&String, &Release)> = outputs
+            .iter()
+            .flat_map(|side| side.iter())
+            .filter(|(name, _)| shown.contains(name))
+            .filter_map(|(name, (r, _))| r.map(|r| (name, r)))
+            .collect();
+        wanted
+            .par_iter()
+            // A values file that cannot be read fails the render, with its message.
+            .map(|(name, r)| (*name, r.sensitive_values().unwrap_or_default()))
+            .collect()
+    };
+    let mut c = Comparison::new();
+    for (name, values) in sensitive {
+        c.sensitive(name.clone(), values);
+    }
+    let [base_out, head_out] = outputs;
+    for (name, (_, output)) in base_out {
+        c.base(name, output);
+    }
+    for (name, (_, output)) in head_out {
+        c.head(name, output);
     }
     if let Some(cache) = engine.cache() {
         for w in cache.take_warnings() {
@@ -294,6 +373,7 @@ fn compare_revisions(global: &Global, args: &DiffArgs) -> Result<(DiffReport, St
     }
     let report = c.run();
     drop(scratch);
+    drop(locks);
     let summary = format!(
         "; base {} ({} rendered, {} from cache), head {} ({} rendered, {} from cache)",
         base.shown, rendered[0], hits[0], head.shown, rendered[1], hits[1]
@@ -301,31 +381,35 @@ fn compare_revisions(global: &Global, args: &DiffArgs) -> Result<(DiffReport, St
     Ok((report, summary))
 }
 
-/// A release of one side, loaded (with its sensitive values), or why it could not be.
-type Loaded = Result<(Release, Vec<String>), String>;
+/// A release of one side, loaded, or why it could not be.
+type Loaded = Result<Release, String>;
 
 /// The releases of one side by their path relative to the project root, loaded in
-/// parallel; a release that cannot be loaded keeps its error. Two releases of a side with
-/// one name are refused.
-fn load_side(side: &Side, found: &BTreeSet<PathBuf>) -> Result<BTreeMap<PathBuf, Loaded>, Failure> {
+/// parallel; a release that cannot be loaded keeps its error. A release file that holds
+/// the same bytes as its counterpart in `like` reuses its checked form. Two releases of a
+/// side with one name are refused.
+fn load_side(
+    side: &Side,
+    found: &BTreeSet<PathBuf>,
+    like: Option<&BTreeMap<PathBuf, Loaded>>,
+) -> Result<BTreeMap<PathBuf, Loaded>, Failure> {
     use rayon::prelude::*;
     let loaded: Vec<(PathBuf, Loaded)> = found
         .par_iter()
         .map(|rel| {
-            let loaded = Release::load_with_root(side.root.join(rel), Some(&side.root))
-                .map(|r| {
-                    // A values file that cannot be read fails the render, with its message.
-                    let sensitive = r.sensitive_values().unwrap_or_default();
-                    (r, sensitive)
-                })
-                .map_err(|e| e.to_string());
-            (rel.clone(), loaded)
+            let path = side.root.join(rel);
+            let other = like.and_then(|l| l.get(rel)).and_then(|l| l.as_ref().ok());
+            let loaded = match other {
+                Some(other) => Release::load_like(path, &side.root, other),
+                None => Release::load_with_root(path, Some(&side.root)),
+            };
+            (rel.clone(), loaded.map_err(|e| e.to_string()))
         })
         .collect();
     let mut out = BTreeMap::new();
     let mut names: BTreeMap<String, PathBuf> = BTreeMap::new();
     for (rel, loaded) in loaded {
-        if let Ok((r, _)) = &loaded
+        if let Ok(r) = &loaded
             && let Some(other) = names.insert(r.name().to_string(), rel.clone())
         {
             return Err(Failure::Usage(format!(

@@ -11,6 +11,15 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
+    git_raw(dir, args, index).map(|out| out.trim().to_string())
+}
+
+/// [`git`] with stdout as printed.
+fn git_raw<I, S>(dir: &Path, args: I, index: Option<&Path>) -> Result<String, String>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
     let args: Vec<S> = args.into_iter().collect();
     let mut cmd = Command::new("git");
     cmd.arg("-C").arg(dir).args(&args);
@@ -36,7 +45,7 @@ where
             .unwrap_or("failed");
         return Err(format!("`git {}`: {}", shown(), first.trim()));
     }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// The top of the git work tree holding `dir`.
@@ -123,4 +132,80 @@ pub(crate) fn export(top: &Path, commit: &str, dest: &Path, index: &Path) -> Res
 /// A short form of a commit, for messages.
 pub(crate) fn short(commit: &str) -> &str {
     &commit[..commit.len().min(12)]
+}
+
+/// Brings the kept checkout `tree` (with its own index file `index`) to `commit`,
+/// writing only the files that differ from what it holds. Afterwards the tree must hold
+/// exactly the commit's files: a file changed or added there by anyone else (compared by
+/// `git status`, stat first, content when the stat differs) makes the caller start over
+/// from an empty folder, as [`export`] does. The repository's own index, work tree, refs
+/// and sparse-checkout settings are not used.
+pub(crate) fn update_kept(
+    top: &Path,
+    commit: &str,
+    tree: &Path,
+    index: &Path,
+) -> Result<(), String> {
+    std::fs::create_dir_all(tree).map_err(|e| format!("`{}`: {e}", tree.display()))?;
+    let mut work_tree = std::ffi::OsString::from("--work-tree=");
+    work_tree.push(tree);
+    let with = |args: &[&str]| -> Vec<std::ffi::OsString> {
+        let mut all: Vec<std::ffi::OsString> = [
+            "-c",
+            "core.sparseCheckout=false",
+            "-c",
+            "core.fsmonitor=false",
+            "-c",
+            "core.untrackedCache=false",
+        ]
+        .iter()
+        .map(Into::into)
+        .collect();
+        all.push(work_tree.clone());
+        all.extend(args.iter().map(Into::into));
+        all
+    };
+    // The commit the index was last brought to, once the tree was found to match it.
+    let holds = index.with_extension("commit");
+    let same = index.is_file() && std::fs::read_to_string(&holds).is_ok_and(|c| c == commit);
+    if !same {
+        let _ = std::fs::remove_file(&holds);
+        git(
+            top,
+            with(&["read-tree", "--reset", "-u", commit]),
+            Some(index),
+        )?;
+    }
+    let status = git_raw(
+        top,
+        with(&[
+            "status",
+            "--porcelain=v1",
+            "--untracked-files=all",
+            "--ignored=matching",
+            "--ignore-submodules=all",
+            "--no-renames",
+        ]),
+        Some(index),
+    )?;
+    // The first column compares the index with the repository's HEAD, which is not the
+    // kept commit: only the second column (the tree against its index) and files the
+    // index does not know count.
+    let stray = status.lines().find(|l| {
+        l.starts_with("??")
+            || l.starts_with("!!")
+            || l.as_bytes().get(1).is_some_and(|c| *c != b' ')
+    });
+    if let Some(line) = stray {
+        return Err(format!(
+            "`{}` does not hold {} as kept: `{}`",
+            tree.display(),
+            short(commit),
+            line.trim()
+        ));
+    }
+    if !same {
+        std::fs::write(&holds, commit).map_err(|e| format!("`{}`: {e}", holds.display()))?;
+    }
+    Ok(())
 }

@@ -690,3 +690,86 @@ fn bad_input_is_refused_with_its_message() {
         )
     );
 }
+
+/// The only folder under `cache/trees-v1/` whose name ends in `-ROLE`.
+fn kept_tree(cache: &Path, role: &str) -> PathBuf {
+    let found: Vec<PathBuf> = fs::read_dir(cache.join("trees-v1"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(&format!("-{role}")))
+        .collect();
+    assert_eq!(found.len(), 1, "{found:?}");
+    found[0].clone()
+}
+
+#[test]
+fn the_kept_checkout_of_the_base_is_updated_and_checked_not_trusted() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    fixture(&repo);
+    let cache = dir.path().join("cache");
+    edit(&repo, "base/service.yaml", "port: 80", "port: 8080");
+    // What a diff says with no kept checkout at all (`--no-cache` exports to a scratch
+    // folder every time).
+    let fresh = |args: &[&str]| {
+        let mut all = vec!["--no-cache"];
+        all.extend_from_slice(args);
+        let out = diff(&repo, &dir.path().join("unused"), &all);
+        (out.status.code(), String::from_utf8(out.stdout).unwrap())
+    };
+    let kept = |args: &[&str]| {
+        let out = diff(&repo, &cache, args);
+        (out.status.code(), String::from_utf8(out.stdout).unwrap())
+    };
+    let expected = fresh(&[]);
+    assert_eq!(expected.0, Some(1));
+    assert_eq!(kept(&[]), expected);
+    let base = kept_tree(&cache, "base");
+    let service = base.join("tree/base/service.yaml");
+    assert!(fs::read_to_string(&service).unwrap().contains("port: 80\n"));
+
+    // Edited by hand and given an extra release: both are noticed and undone.
+    fs::write(
+        &service,
+        fs::read_to_string(&service)
+            .unwrap()
+            .replace("port: 80", "port: 99"),
+    )
+    .unwrap();
+    let extra = base.join("tree/customers/hooli");
+    fs::create_dir_all(&extra).unwrap();
+    fs::copy(
+        repo.join("customers/acme/release.yaml"),
+        extra.join("release.yaml"),
+    )
+    .unwrap();
+    assert_eq!(kept(&[]), expected);
+    assert!(!extra.exists());
+    assert!(fs::read_to_string(&service).unwrap().contains("port: 80\n"));
+
+    // Another base: only what differs is rewritten, and the result is a fresh export's.
+    let first = git(&repo, &["rev-parse", "HEAD"]);
+    git(&repo, &["stash", "-q"]);
+    edit(
+        &repo,
+        "customers/acme/release.yaml",
+        "newTag: \"1.0.0\"",
+        "newTag: \"1.1.0\"",
+    );
+    commit_all(&repo, "acme 1.1.0");
+    git(&repo, &["stash", "pop", "-q"]);
+    for base in [first.trim(), "HEAD", first.trim()] {
+        let args = ["--base", base];
+        assert_eq!(kept(&args), fresh(&args), "--base {base}");
+    }
+
+    // Another process holds it: this one exports to a scratch folder instead of waiting.
+    let lock = fs::File::create(base.join("lock")).unwrap();
+    lock.try_lock().unwrap();
+    fs::write(&service, "kind: Broken\n").unwrap();
+    let expected = fresh(&[]);
+    assert_eq!(kept(&[]), expected);
+    assert_eq!(fs::read_to_string(&service).unwrap(), "kind: Broken\n");
+    drop(lock);
+    assert_eq!(kept(&[]), expected);
+}

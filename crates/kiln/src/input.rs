@@ -224,6 +224,9 @@ impl Inputs {
 #[derive(Debug, Default)]
 pub(crate) struct FileMemo {
     map: Mutex<HashMap<PathBuf, (Stamp, Sha)>>,
+    /// Listing digests of folders without symlinks, by the folder's own stamp: adding,
+    /// removing or renaming an entry changes it, and so does replacing a file by a folder.
+    dirs: Mutex<HashMap<PathBuf, (Stamp, Sha)>>,
 }
 
 impl FileMemo {
@@ -241,6 +244,27 @@ impl FileMemo {
         let bytes = fs::read(path)?;
         let d: Sha = Sha256::digest(&bytes).into();
         self.remember(path, &meta, d);
+        Ok(d)
+    }
+
+    /// The digest of a folder's listing, as [`Inputs::list_dir`] records it.
+    pub(crate) fn dir_digest(&self, dir: &Path) -> std::io::Result<Sha> {
+        let stamp = Stamp::of(&fs::metadata(dir)?);
+        if let Some((s, d)) = self.dirs.lock().unwrap_or_else(|p| p.into_inner()).get(dir)
+            && *s == stamp
+        {
+            return Ok(*d);
+        }
+        let (items, links) = list_dir_links(dir)?;
+        let d = listing_digest(&items);
+        // A symlink can turn from a file into a folder without the folder changing.
+        if !links {
+            let mut dirs = self.dirs.lock().unwrap_or_else(|p| p.into_inner());
+            if dirs.len() >= Self::MAX {
+                dirs.clear();
+            }
+            dirs.insert(dir.to_path_buf(), (stamp, d));
+        }
         Ok(d)
     }
 
@@ -307,20 +331,32 @@ pub(crate) struct DirItem {
 
 /// A folder's entries sorted by name, hidden ones (`.…`) left out.
 fn list_dir(dir: &Path) -> std::io::Result<Vec<DirItem>> {
+    Ok(list_dir_links(dir)?.0)
+}
+
+/// [`list_dir`], and whether any entry (hidden ones included) is a symlink.
+fn list_dir_links(dir: &Path) -> std::io::Result<(Vec<DirItem>, bool)> {
     let mut items = Vec::new();
+    let mut links = false;
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
         let name = entry.file_name().to_string_lossy().into_owned();
+        let kind = entry.file_type()?;
+        links |= kind.is_symlink();
         if name.starts_with('.') {
             continue;
         }
         let path = entry.path();
         // Follow symlinks for the type; a dangling one counts as a file and fails on read.
-        let is_dir = fs::metadata(&path).map(|m| m.is_dir()).unwrap_or(false);
+        let is_dir = if kind.is_symlink() {
+            fs::metadata(&path).map(|m| m.is_dir()).unwrap_or(false)
+        } else {
+            kind.is_dir()
+        };
         items.push(DirItem { name, path, is_dir });
     }
     items.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(items)
+    Ok((items, links))
 }
 
 fn listing_digest(items: &[DirItem]) -> Sha {
@@ -343,11 +379,6 @@ pub(crate) fn key_path(path: &Path, root: &Path) -> String {
 pub(crate) fn link_target(path: &Path, root: &Path) -> Option<String> {
     let target = fs::canonicalize(path).ok()?;
     target.starts_with(root).then(|| key_path(&target, root))
-}
-
-/// The digest of a folder listing, as [`Inputs::list_dir`] records it.
-pub(crate) fn dir_digest(dir: &Path) -> std::io::Result<Sha> {
-    Ok(listing_digest(&list_dir(dir)?))
 }
 
 /// Removes `.` and `..` components without touching the file system.

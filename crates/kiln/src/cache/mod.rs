@@ -177,7 +177,7 @@ impl Cache {
             let abs = safe_join(root, path)?;
             let read = match kind {
                 "f" => Read::File(self.file_digest(&abs)?),
-                "d" => Read::Dir(crate::input::dir_digest(&abs).ok()?),
+                "d" => Read::Dir(self.memo.dir_digest(&abs).ok()?),
                 "l" => Read::Link(crate::input::link_target(&abs, root)?),
                 _ => return None,
             };

@@ -414,13 +414,27 @@ fn compare_resource(
     })
 }
 
-/// Splits a YAML stream into its documents (the text between `---` lines).
+/// Splits a YAML stream into its documents (the text between `---` lines). Only lines that
+/// start with `---` or `...` are looked at, found by substring search: a render is mostly
+/// other lines.
 fn split_docs(text: &str) -> Vec<&str> {
     let mut docs = Vec::new();
     let mut start = 0;
-    let mut at = 0;
-    for line in text.split_inclusive('\n') {
-        let bare = line.trim_end();
+    let starts = |pat: &'static str| {
+        memchr::memmem::find_iter(text.as_bytes(), pat.as_bytes())
+            .map(|i| i + 1)
+            .peekable()
+    };
+    let (mut dashes, mut dots) = (starts("\n---"), starts("\n..."));
+    let first = (text.starts_with("---") || text.starts_with("...")).then_some(0);
+    let rest = std::iter::from_fn(|| match (dashes.peek(), dots.peek()) {
+        (Some(a), Some(b)) if b < a => dots.next(),
+        (Some(_), _) => dashes.next(),
+        (None, _) => dots.next(),
+    });
+    for at in first.into_iter().chain(rest) {
+        let end = text[at..].find('\n').map_or(text.len(), |i| at + i + 1);
+        let bare = text[at..end].trim_end();
         if bare == "---" || bare.starts_with("--- ") || bare == "..." {
             if !text[start..at].trim().is_empty() {
                 docs.push(&text[start..at]);
@@ -429,10 +443,9 @@ fn split_docs(text: &str) -> Vec<&str> {
             start = if bare.starts_with("--- ") {
                 at + 4
             } else {
-                at + line.len()
+                end
             };
         }
-        at += line.len();
     }
     if !text[start..].trim().is_empty() {
         docs.push(&text[start..]);

@@ -59,7 +59,36 @@ impl Release {
         path: impl AsRef<Path>,
         root: Option<impl AsRef<Path>>,
     ) -> Result<Release, Error> {
-        let given = path.as_ref();
+        let (source, path, dir, root, display) = Self::read_source(path.as_ref(), root)?;
+        Self::from_source(source, path, dir, root, &display)
+    }
+
+    /// Like [`Release::load_with_root`], reusing `like`'s checked form when the file holds
+    /// the same bytes at the same path relative to its root (the same release in two
+    /// checkouts of one repository): only the folders differ, so it is not parsed again.
+    pub fn load_like(
+        path: impl AsRef<Path>,
+        root: impl AsRef<Path>,
+        like: &Release,
+    ) -> Result<Release, Error> {
+        let (source, path, dir, root, display) = Self::read_source(path.as_ref(), Some(root))?;
+        if source == like.source && display == like.display_path() {
+            return Ok(Release {
+                path,
+                dir,
+                root,
+                ..like.clone()
+            });
+        }
+        Self::from_source(source, path, dir, root, &display)
+    }
+
+    /// Reads a release file: its text, canonical path, folder, project root and the path
+    /// shown in messages.
+    fn read_source(
+        given: &Path,
+        root: Option<impl AsRef<Path>>,
+    ) -> Result<(String, PathBuf, PathBuf, PathBuf, PathBuf), Error> {
         let file = release_file(given)?;
         let path = fs::canonicalize(&file).map_err(|source| InputError::Read {
             path: file.clone(),
@@ -105,7 +134,7 @@ impl Release {
             path: display.clone(),
             offset: e.utf8_error().valid_up_to(),
         })?;
-        Self::from_source(source, path, dir, root, &display)
+        Ok((source, path, dir, root, display))
     }
 
     fn from_source(
@@ -159,8 +188,14 @@ impl Release {
             }
             (_, None) => return Err(invalid(None, None, "missing field `kind`".into())),
         }
-        let file: v1alpha1::ReleaseFile =
-            serde_yaml::from_str(&source).map_err(|e| yaml_err(display, &e))?;
+        // The document read above gives the schema at once when every field has its
+        // type as written; otherwise (a number where a string goes, say, which serde_yaml
+        // reads as its text) the text is read again for that coercion, and for the
+        // line and column of a schema error.
+        let file: v1alpha1::ReleaseFile = match serde_json::from_value(doc) {
+            Ok(file) => file,
+            Err(_) => serde_yaml::from_str(&source).map_err(|e| yaml_err(display, &e))?,
+        };
         let name = file.metadata.name;
         if !is_valid_name(&name) {
             return Err(invalid(
