@@ -73,8 +73,14 @@ pub(crate) fn run(global: &Global, cmd: CacheCommand) -> Result<(), Failure> {
                 .transpose()
                 .map_err(|e| Failure::Usage(format!("--max-size: {e}")))?;
             let r = cache.prune(age, size).map_err(fail)?;
+            let trees = age.map_or(0, |a| crate::diff::prune_kept(&dir, a));
+            let trees = match trees {
+                0 => String::new(),
+                1 => ", and 1 kept checkout of `kiln diff`".to_string(),
+                n => format!(", and {n} kept checkouts of `kiln diff`"),
+            };
             write_stdout(&format!(
-                "removed {} entries ({}), kept {}\n",
+                "removed {} entries ({}){trees}, kept {}\n",
                 r.removed,
                 human(r.freed),
                 r.kept

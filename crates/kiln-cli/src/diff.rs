@@ -192,6 +192,33 @@ fn kept(dir: &Path, top: &Path, commit: &str, role: &str) -> Option<(std::fs::Fi
     Some((lock, tree))
 }
 
+/// Removes the kept checkouts (see [`kept`]) last used longer than `age` ago and not in
+/// use now; returns how many.
+pub(crate) fn prune_kept(cache_dir: &Path, age: std::time::Duration) -> usize {
+    let Ok(entries) = std::fs::read_dir(cache_dir.join(KEPT_TREES)) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for dir in entries.filter_map(Result::ok).map(|e| e.path()) {
+        let lock_path = dir.join("lock");
+        // Each use rewrites the lock file: its time is the last use.
+        let unused_for = std::fs::metadata(&lock_path)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok());
+        if unused_for.is_none_or(|d| d < age) {
+            continue;
+        }
+        let Ok(lock) = std::fs::OpenOptions::new().write(true).open(&lock_path) else {
+            continue;
+        };
+        if lock.try_lock().is_ok() && std::fs::remove_dir_all(&dir).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
 /// Renders the releases at two revisions and compares them.
 fn compare_revisions(global: &Global, args: &DiffArgs) -> Result<(DiffReport, String), Failure> {
     let cwd = std::env::current_dir()

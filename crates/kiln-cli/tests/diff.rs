@@ -772,4 +772,26 @@ fn the_kept_checkout_of_the_base_is_updated_and_checked_not_trusted() {
     assert_eq!(fs::read_to_string(&service).unwrap(), "kind: Broken\n");
     drop(lock);
     assert_eq!(kept(&[]), expected);
+
+    // `kiln cache prune --older-than` removes a kept checkout not used for that long.
+    let prune = |age: &str| {
+        let out = kiln(&["cache", "prune", "--older-than", age], &cache);
+        assert!(out.status.success(), "{}", stderr(&out));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert!(!prune("1d").contains("checkout"));
+    assert!(base.is_dir());
+    let status = Command::new("touch")
+        .args(["-d", "2000-01-01"])
+        .arg(base.join("lock"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(
+        prune("1d").contains(", and 1 kept checkout of `kiln diff`"),
+        "{}",
+        prune("1d")
+    );
+    assert!(!base.exists());
+    assert_eq!(kept(&[]), expected);
 }
