@@ -83,6 +83,10 @@ pub(crate) struct RenderArgs {
     /// Do not show a progress bar, even on a terminal.
     #[arg(short, long)]
     pub(crate) quiet: bool,
+    /// Render only the I-th of N disjoint, stable parts of the releases (by a hash of the
+    /// release name), e.g. `--shard 2/4` in a CI matrix of four.
+    #[arg(long, value_name = "I/N")]
+    pub(crate) shard: Option<kiln::Shard>,
 }
 
 #[derive(Debug, Args)]

@@ -31,11 +31,20 @@ pub(crate) fn run(global: &Global, args: RenderArgs) -> Result<(), Failure> {
     let mut failed = 0usize;
     let mut releases = Vec::new();
     for found in kiln::discover(&args.releases) {
+        // A release file that cannot be loaded has no name: its shard is picked by its
+        // path, so that one part of the fleet reports it.
+        let path = found.as_ref().ok().map(|p| p.to_string_lossy().into_owned());
         match found.and_then(|p| Release::load_with_root(&p, args.root.as_ref())) {
             Ok(r) => releases.push(r),
             Err(e) => {
-                eprintln!("error: {e}");
-                failed += 1;
+                let mine = match (&args.shard, &path) {
+                    (Some(shard), Some(p)) => shard.contains(p),
+                    _ => true,
+                };
+                if mine {
+                    eprintln!("error: {e}");
+                    failed += 1;
+                }
             }
         }
     }
@@ -58,6 +67,10 @@ pub(crate) fn run(global: &Global, args: RenderArgs) -> Result<(), Failure> {
             }
         }
     }
+    // Names are checked across the whole fleet above; each part renders its own releases.
+    if let Some(shard) = &args.shard {
+        releases.retain(|r| shard.contains(r.name()));
+    }
     let engine = engine(global, args.jobs)?;
     let bar = progress_bar(releases.len(), args.quiet);
     let results = engine.render_all_with(&releases, &|p| match p {
@@ -65,7 +78,7 @@ pub(crate) fn run(global: &Global, args: RenderArgs) -> Result<(), Failure> {
     });
     bar.finish_and_clear();
 
-    let (mut hits, mut written) = (0usize, 0usize);
+    let (mut ok, mut hits, mut written) = (0usize, 0usize, 0usize);
     for (release, result) in releases.iter().zip(results) {
         let rendered = match result {
             Ok(r) => r,
@@ -85,7 +98,10 @@ pub(crate) fn run(global: &Global, args: RenderArgs) -> Result<(), Failure> {
                 let write = std::fs::create_dir_all(dir)
                     .and_then(|()| kiln::write_if_changed(&path, rendered.yaml().as_bytes()));
                 match write {
-                    Ok(changed) => written += usize::from(changed),
+                    Ok(changed) => {
+                        ok += 1;
+                        written += usize::from(changed);
+                    }
                     Err(e) => {
                         eprintln!(
                             "error: release `{}`: `{}`: {e}",
@@ -96,7 +112,10 @@ pub(crate) fn run(global: &Global, args: RenderArgs) -> Result<(), Failure> {
                     }
                 }
             }
-            None => write_stdout(rendered.yaml())?,
+            None => {
+                write_stdout(rendered.yaml())?;
+                ok += 1;
+            }
         }
     }
     if let Some(cache) = engine.cache() {
@@ -105,8 +124,11 @@ pub(crate) fn run(global: &Global, args: RenderArgs) -> Result<(), Failure> {
         }
         cache.record_run();
     }
-    let ok = releases.len().saturating_sub(failed.min(releases.len()));
-    let mut summary = format!("kiln: {ok} rendered ({hits} from cache");
+    let part = args
+        .shard
+        .map(|s| format!(" (shard {s})"))
+        .unwrap_or_default();
+    let mut summary = format!("kiln: {ok} rendered{part} ({hits} from cache");
     if args.output.is_some() {
         summary.push_str(&format!(", {written} written"));
     }

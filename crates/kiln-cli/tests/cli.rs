@@ -239,3 +239,96 @@ fn concurrent_processes_share_one_cache() {
     let verify = kiln(&["cache", "verify"], &cache);
     assert!(String::from_utf8_lossy(&verify.stdout).contains("0 bad removed"));
 }
+
+/// The files of a folder by name, with their bytes.
+fn outputs(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let Ok(rd) = fs::read_dir(dir) else {
+        return Default::default();
+    };
+    rd.map(|e| {
+        let e = e.unwrap();
+        (
+            e.file_name().to_string_lossy().into_owned(),
+            fs::read(e.path()).unwrap(),
+        )
+    })
+    .collect()
+}
+
+#[test]
+fn shards_are_disjoint_and_together_are_the_fleet() {
+    let dir = tempfile::tempdir().unwrap();
+    let releases = fleet(dir.path(), 40);
+    // One release file that cannot be loaded: exactly one part reports it.
+    write(releases.join("broken/release.yaml"), "kind: [\n");
+    let whole = dir.path().join("whole");
+    let out = kiln(
+        &[
+            "render",
+            releases.to_str().unwrap(),
+            "-o",
+            whole.to_str().unwrap(),
+        ],
+        &dir.path().join("cache-whole"),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let whole = outputs(&whole);
+    assert_eq!(whole.len(), 40);
+
+    let mut union = std::collections::BTreeMap::new();
+    let mut reported = 0;
+    for i in 1..=4 {
+        let part = dir.path().join(format!("part-{i}"));
+        let shard = format!("{i}/4");
+        // Each part on its own "machine": its own cache.
+        let out = kiln(
+            &[
+                "render",
+                releases.to_str().unwrap(),
+                "--shard",
+                &shard,
+                "-o",
+                part.to_str().unwrap(),
+            ],
+            &dir.path().join(format!("cache-{i}")),
+        );
+        let err = stderr(&out);
+        let rendered = outputs(&part);
+        assert!(
+            err.contains(&format!(
+                "kiln: {} rendered (shard {shard}) (0 from cache",
+                rendered.len()
+            )),
+            "{err}"
+        );
+        if err.contains("broken/release.yaml") {
+            reported += 1;
+            assert_eq!(out.status.code(), Some(1), "{err}");
+        } else {
+            assert_eq!(out.status.code(), Some(0), "{err}");
+        }
+        for (name, bytes) in rendered {
+            assert!(
+                union.insert(name.clone(), bytes).is_none(),
+                "{name} in two parts"
+            );
+        }
+    }
+    assert_eq!(reported, 1, "the broken release is reported by one part");
+    assert_eq!(union, whole);
+
+    for bad in ["0/4", "5/4", "x", "1/0"] {
+        let out = kiln(
+            &["render", releases.to_str().unwrap(), "--shard", bad],
+            &dir.path().join("cache-bad"),
+        );
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        assert!(
+            stderr(&out).contains(&format!(
+                "invalid value '{bad}' for '--shard <I/N>': `{bad}`: expected I/N with 1 <= I <= N, e.g. 2/4"
+            )),
+            "{}",
+            stderr(&out)
+        );
+    }
+}

@@ -57,6 +57,7 @@ mod plugin;
 mod release;
 mod render;
 mod resource;
+mod shard;
 mod template;
 mod transform;
 mod yaml;
@@ -77,6 +78,7 @@ pub use plugin::{
 };
 pub use release::{RELEASE_FILE, Release, discover, parse_age, parse_size};
 pub use resource::{ResId, Resource};
+pub use shard::Shard;
 
 /// Internals for benches and fuzz targets. Not a stable API.
 #[cfg(feature = "unstable-internals")]
