@@ -367,6 +367,39 @@ impl fmt::Display for Bytes {
     }
 }
 
+/// A plugin's `configMap:` (in a release's plugin entry or a kustomize function's
+/// annotation) as the `functionConfig` kpt functions expect: a `v1` ConfigMap named after
+/// the plugin, holding the data. Values are strings; a number or boolean is taken as its
+/// text (`3`, `true`), as kpt reads a Kptfile's `configMap:`; anything else is an error
+/// naming its key.
+pub(crate) fn config_map(
+    plugin: &str,
+    data: &std::collections::BTreeMap<String, serde_json::Value>,
+) -> Result<serde_json::Value, String> {
+    use serde_json::Value;
+    let mut out = serde_json::Map::new();
+    for (key, value) in data {
+        let text = match value {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            Value::Bool(b) => b.to_string(),
+            other => {
+                return Err(format!(
+                    "configMap.{key}: expected a string, found {}",
+                    crate::resource::type_name(other)
+                ));
+            }
+        };
+        out.insert(key.clone(), Value::String(text));
+    }
+    Ok(serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": plugin},
+        "data": out,
+    }))
+}
+
 /// What a plugin call returned.
 #[derive(Debug)]
 pub struct PluginOutput {

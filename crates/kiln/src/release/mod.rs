@@ -223,7 +223,7 @@ impl Release {
                             .into(),
                     ));
                 }
-                (None, Some(data)) => Some(config_map(&p.name, data).map_err(at)?),
+                (None, Some(data)) => Some(crate::plugin::config_map(&p.name, data).map_err(at)?),
                 (config, None) => config.clone(),
             };
             if !p.config_files.is_empty() {
@@ -410,35 +410,6 @@ pub fn parse_age(s: &str) -> Result<Duration, String> {
 /// Parses a size such as `64Mi`, `1Gi` or `500M`.
 pub fn parse_size(s: &str) -> Result<u64, String> {
     parse_bytes(s)
-}
-
-/// A plugin's `configMap:` as the `functionConfig` kpt functions expect: a `v1` ConfigMap
-/// named after the plugin. Values are strings; a number or boolean is taken as written.
-fn config_map(
-    plugin: &str,
-    data: &std::collections::BTreeMap<String, Value>,
-) -> Result<Value, String> {
-    let mut out = serde_json::Map::new();
-    for (key, value) in data {
-        let text = match value {
-            Value::String(s) => s.clone(),
-            Value::Number(n) => n.to_string(),
-            Value::Bool(b) => b.to_string(),
-            other => {
-                return Err(format!(
-                    "configMap.{key}: expected a string, found {}",
-                    crate::resource::type_name(other)
-                ));
-            }
-        };
-        out.insert(key.clone(), Value::String(text));
-    }
-    Ok(serde_json::json!({
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": plugin},
-        "data": out,
-    }))
 }
 
 /// Parses `500ms`, `5s`, `2m`, `1h` or a combination (`1m30s`).
