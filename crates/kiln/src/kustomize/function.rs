@@ -47,7 +47,7 @@ struct FunctionSpec {
     /// String data handed to the function as a `v1` ConfigMap named after the config
     /// (kpt's `configMap:` shorthand), instead of the config resource itself.
     #[serde(default)]
-    config_map: Option<BTreeMap<String, Value>>,
+    config_map: Option<BTreeMap<String, crate::plugin::ConfigMapText>>,
     #[serde(flatten)]
     other: HashMap<String, Value>,
 }
@@ -301,7 +301,7 @@ impl Kustomizer<'_> {
                          `configMap:` of its `{FUNCTION_ANNOTATION}` annotation; keep one"
                     )));
                 }
-                crate::plugin::config_map(config.res.name(), data).map_err(err)?
+                crate::plugin::config_map(config.res.name(), data)
             }
         };
         let expected: Digest = w

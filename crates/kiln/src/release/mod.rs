@@ -223,7 +223,7 @@ impl Release {
                             .into(),
                     ));
                 }
-                (None, Some(data)) => Some(crate::plugin::config_map(&p.name, data).map_err(at)?),
+                (None, Some(data)) => Some(crate::plugin::config_map(&p.name, data)),
                 (config, None) => config.clone(),
             };
             if !p.config_files.is_empty() {
@@ -497,7 +497,8 @@ mod tests {
             "apiVersion: kiln.dev/v1alpha1\nkind: Release\nmetadata: {name: r}\nspec:\n  \
              plugins:\n  - name: set-namespace\n    wasm: f.wasm\n    sha256: \
              0000000000000000000000000000000000000000000000000000000000000000\n    \
-             configMap: {namespace: shop, replicas: 3, debug: false}\n",
+             configMap: {namespace: shop, replicas: 3, debug: false, mask: 0x1F, ratio: 1.50, \
+             yes: yes, empty: , none: ~, quoted: \"~\"}\n",
         )
         .unwrap();
         let release = Release::load_with_root(dir.path(), Some(dir.path())).unwrap();
@@ -507,7 +508,10 @@ mod tests {
                 "apiVersion": "v1",
                 "kind": "ConfigMap",
                 "metadata": {"name": "set-namespace"},
-                "data": {"debug": "false", "namespace": "shop", "replicas": "3"},
+                // Each value as written, as kpt reads a Kptfile's `configMap:`.
+                "data": {"debug": "false", "namespace": "shop", "replicas": "3",
+                    "mask": "0x1F", "ratio": "1.50", "yes": "yes", "empty": "", "none": "",
+                    "quoted": "~"},
             }))
         );
     }
