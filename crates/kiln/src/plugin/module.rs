@@ -23,8 +23,9 @@ pub struct ModuleInfo {
 }
 
 /// Checks that `bytes` are a valid WASI preview 1 command module kiln can run: a core
-/// module (not a component) that exports `_start` and imports only WASI preview 1
-/// functions. Used by `kiln plugin digest`.
+/// module (not a component) that exports `_start`, imports only WASI preview 1
+/// functions, and declares tables and memories within kiln's bounds (read from its
+/// sections before anything is compiled). Used by `kiln plugin digest`.
 pub fn check_module(bytes: &[u8]) -> Result<ModuleInfo, PluginError> {
     let digest = Digest::of(bytes);
     let fail = |reason: String| PluginError::NotCommand {
@@ -135,7 +136,10 @@ pub(crate) fn inspect(bytes: &[u8]) -> Result<Shape, String> {
             Payload::MemorySection(reader) => {
                 for memory in reader {
                     let memory = memory.map_err(|e| format!("invalid wasm: {e}"))?;
-                    let page = 1u64 << memory.page_size_log2.unwrap_or(16);
+                    // The parser allows only the page sizes wasm defines; saturate all the same.
+                    let page = 1u64
+                        .checked_shl(memory.page_size_log2.unwrap_or(16))
+                        .unwrap_or(u64::MAX);
                     let bytes = memory.initial.saturating_mul(page);
                     if bytes > Limits::MAX_MEMORY {
                         return Err(format!(

@@ -465,6 +465,15 @@ fn a_table_over_the_limit_is_refused_before_compiling() {
         refused(r#"(module (memory i64 65537) (func (export "_start")))"#),
         "memory 0 declares 65537 pages (4194368 KiB) initially; kiln allows at most 4 GiB"
     );
+    // A page size the module makes up (2^100 bytes) is refused as invalid wasm.
+    let mut odd_pages = b"\0asm\x01\0\0\0".to_vec();
+    odd_pages.extend_from_slice(&[5, 4, 1, 0x08, 1, 100]);
+    match check_module(&odd_pages) {
+        Err(PluginError::NotCommand { reason, .. }) => {
+            assert!(reason.starts_with("invalid wasm: "), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
     // The second table is counted, whatever its size.
     assert_eq!(
         refused(r#"(module (table 1 funcref) (table 300000 funcref) (func (export "_start")))"#),
