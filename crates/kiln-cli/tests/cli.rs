@@ -194,6 +194,68 @@ fn plugin_digest_prints_the_pin_and_refuses_non_wasm() {
     assert!(stderr(&out).contains("x.wasm"), "{}", stderr(&out));
 }
 
+/// A module with a funcref table of `entries` entries (as Go modules have, one entry per
+/// function called indirectly) that exits at once.
+fn module_with_table(entries: usize) -> Vec<u8> {
+    wat::parse_str(format!(
+        r#"(module (memory (export "memory") 1) (table {entries} funcref) (func (export "_start")))"#
+    ))
+    .unwrap()
+}
+
+#[test]
+fn a_table_over_the_limit_is_refused_up_front_by_digest_and_render() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("project");
+    fs::create_dir_all(root.join(".git")).unwrap();
+    let wasm = module_with_table(250_000);
+    write(root.join("big-table.wasm"), &wasm);
+    let pin = kiln::Digest::of(&wasm);
+    let reason = "table 0 declares 250000 entries; kiln allows at most 200000";
+
+    let file = root.join("big-table.wasm");
+    let out = kiln(&["plugin", "digest", file.to_str().unwrap()], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "error: `{}`: module sha256:{}: {reason}\n",
+            file.display(),
+            pin.short()
+        )
+    );
+
+    write(
+        root.join("cm.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n",
+    );
+    write(
+        root.join("release.yaml"),
+        format!(
+            "apiVersion: kiln.dev/v1alpha1\nkind: Release\nmetadata:\n  name: big\nspec:\n  resources: [cm.yaml]\n  plugins:\n  - name: set-namespace\n    wasm: big-table.wasm\n    sha256: {pin}\n"
+        ),
+    );
+    let out = kiln(
+        &["render", root.to_str().unwrap()],
+        &dir.path().join("cache"),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let expected = format!("plugin `set-namespace` (sha256:{}): {reason}", pin.short());
+    assert!(stderr(&out).contains(&expected), "{}", stderr(&out));
+
+    // 30,000 entries (a kpt function needs 27,736) pass both.
+    let fits = module_with_table(30_000);
+    write(root.join("fits.wasm"), &fits);
+    let file = root.join("fits.wasm");
+    let out = kiln(&["plugin", "digest", file.to_str().unwrap()], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        kiln::Digest::of(&fits).to_hex()
+    );
+}
+
 /// Several processes render the same fleet into one cache at once; all succeed with
 /// identical output.
 #[test]

@@ -7,12 +7,17 @@
 //! the sandbox and limits every plugin gets. `exec:` and `container:` functions are
 //! refused with directions to rebuild them for `wasip1`.
 //!
+//! The function gets the config resource itself as its `functionConfig`, or, when the
+//! annotation also holds `configMap: {KEY: VALUE}` (kpt's shorthand), a `v1` ConfigMap
+//! named after the config resource with that data; the resource then carries nothing but
+//! its annotation.
+//!
 //! A generator gets an empty `ResourceList` and its output joins the resources like a
 //! generated ConfigMap (the `kustomize.config.k8s.io/behavior` and
 //! `kustomize.config.k8s.io/needs-hash` annotations say how); a transformer gets every
 //! resource accumulated so far and its output replaces them.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -39,6 +44,10 @@ struct FunctionSpec {
     container: Option<Value>,
     #[serde(default)]
     starlark: Option<Value>,
+    /// String data handed to the function as a `v1` ConfigMap named after the config
+    /// (kpt's `configMap:` shorthand), instead of the config resource itself.
+    #[serde(default)]
+    config_map: Option<BTreeMap<String, crate::plugin::ConfigMapText>>,
     #[serde(flatten)]
     other: HashMap<String, Value>,
 }
@@ -276,6 +285,25 @@ impl Kustomizer<'_> {
         if let Some(f) = spec.other.keys().next() {
             return Err(err(format!("`{f}` is not supported next to `wasip1:`")));
         }
+        let function_config = match &spec.config_map {
+            None => config.res.to_value(),
+            Some(data) => {
+                // The resource then only carries the annotation: a field of its own would
+                // be a second config that the function never sees.
+                let own = config
+                    .res
+                    .as_object()
+                    .keys()
+                    .find(|k| !matches!(k.as_str(), "apiVersion" | "kind" | "metadata"));
+                if let Some(field) = own {
+                    return Err(err(format!(
+                        "the config is given twice: in the resource's `{field}` and in \
+                         `configMap:` of its `{FUNCTION_ANNOTATION}` annotation; keep one"
+                    )));
+                }
+                crate::plugin::config_map(config.res.name(), data)
+            }
+        };
         let expected: Digest = w
             .sha256
             .parse()
@@ -300,7 +328,7 @@ impl Kustomizer<'_> {
                 &function,
                 &expected,
                 &wasm,
-                Some(&config.res.to_value()),
+                Some(&function_config),
                 &Limits::default(),
                 items,
             )

@@ -218,10 +218,13 @@ fn format_result(severity: &str, r: &Object) -> String {
         .unwrap_or("(no message)");
     let mut about = Vec::new();
     if let Some(rr) = r.get("resourceRef").filter(|v| v.is_object()) {
+        // kyaml's legacy results name the resource as its `ResourceMeta` does, under
+        // `metadata`; the current form has `name` and `namespace` beside `kind`.
+        let meta = rr.get("metadata").filter(|m| m.is_object()).unwrap_or(rr);
         let (kind, name, ns) = (
             str_at(Some(rr), "kind"),
-            str_at(Some(rr), "name"),
-            str_at(Some(rr), "namespace"),
+            str_at(Some(meta), "name"),
+            str_at(Some(meta), "namespace"),
         );
         about.push(if ns.is_empty() {
             format!("{kind}/{name}")
@@ -303,11 +306,11 @@ mod tests {
     #[test]
     fn legacy_results_mapping_is_read_like_the_sequence() {
         // kyaml's framework before v0.13: `results: {name, items: [...]}`.
-        let out = b"apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems: []\nresults:\n  name: apply-setters\n  items:\n  - message: setter unused\n    severity: warning\n    file: {path: base/app.yaml}\n  - message: replicas is not an integer\n    severity: error\n    resourceRef: {apiVersion: apps/v1, kind: Deployment, name: api}\n    field: {path: spec.replicas}\n";
+        let out = b"apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems: []\nresults:\n  name: apply-setters\n  items:\n  - message: setter unused\n    severity: warning\n    file: {path: base/app.yaml}\n  - message: replicas is not an integer\n    severity: error\n    resourceRef: {apiVersion: apps/v1, kind: Deployment, metadata: {name: api, namespace: shop}}\n    field: {path: spec.replicas, currentValue: many}\n";
         let d = decode(out, &Provenance::of(&[])).unwrap();
         assert_eq!(
             d.errors,
-            ["error: replicas is not an integer (Deployment/api field spec.replicas)"]
+            ["error: replicas is not an integer (Deployment/shop/api field spec.replicas)"]
         );
         assert_eq!(
             d.messages,

@@ -367,6 +367,61 @@ impl fmt::Display for Bytes {
     }
 }
 
+/// One value of a plugin's `configMap:`, as the text it was written with: `3`, `0x1F`,
+/// `true` and `1.50` are the strings `"3"`, `"0x1F"`, `"true"` and `"1.50"`, and an empty or
+/// null value is `""`, as kpt reads a Kptfile's `configMap:` (a Go `map[string]string`
+/// decoded by yaml.v3). A mapping or a sequence is an error naming the key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ConfigMapText(pub(crate) String);
+
+impl<'de> serde::Deserialize<'de> for ConfigMapText {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Text;
+        impl<'de> serde::de::Visitor<'de> for Text {
+            type Value = ConfigMapText;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string (configMap values are strings)")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ConfigMapText, E> {
+                Ok(ConfigMapText(v.to_string()))
+            }
+            fn visit_none<E: serde::de::Error>(self) -> Result<ConfigMapText, E> {
+                Ok(ConfigMapText(String::new()))
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<ConfigMapText, E> {
+                Ok(ConfigMapText(String::new()))
+            }
+            fn visit_some<D: serde::Deserializer<'de>>(
+                self,
+                d: D,
+            ) -> Result<ConfigMapText, D::Error> {
+                // Asked for a string, the YAML reader hands over a scalar's text as written.
+                d.deserialize_str(Text)
+            }
+        }
+        d.deserialize_option(Text)
+    }
+}
+
+/// A plugin's `configMap:` (in a release's plugin entry or a kustomize function's
+/// annotation) as the `functionConfig` kpt functions expect: a `v1` ConfigMap named after
+/// the plugin, holding the data.
+pub(crate) fn config_map(
+    plugin: &str,
+    data: &std::collections::BTreeMap<String, ConfigMapText>,
+) -> serde_json::Value {
+    let data: serde_json::Map<String, serde_json::Value> = data
+        .iter()
+        .map(|(k, v)| (k.clone(), serde_json::Value::String(v.0.clone())))
+        .collect();
+    serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": plugin},
+        "data": data,
+    })
+}
+
 /// What a plugin call returned.
 #[derive(Debug)]
 pub struct PluginOutput {

@@ -23,8 +23,9 @@ pub struct ModuleInfo {
 }
 
 /// Checks that `bytes` are a valid WASI preview 1 command module kiln can run: a core
-/// module (not a component) that exports `_start` and imports only WASI preview 1
-/// functions. Used by `kiln plugin digest`.
+/// module (not a component) that exports `_start`, imports only WASI preview 1
+/// functions, and declares tables and memories within kiln's bounds (read from its
+/// sections before anything is compiled). Used by `kiln plugin digest`.
 pub fn check_module(bytes: &[u8]) -> Result<ModuleInfo, PluginError> {
     let digest = Digest::of(bytes);
     let fail = |reason: String| PluginError::NotCommand {
@@ -120,20 +121,38 @@ pub(crate) fn inspect(bytes: &[u8]) -> Result<Shape, String> {
                 }
             }
             Payload::TableSection(reader) => {
-                for (i, table) in reader.into_iter().enumerate() {
+                for table in reader {
                     let table = table.map_err(|e| format!("invalid wasm: {e}"))?;
-                    tables += 1;
                     if table.ty.initial > MAX_TABLE_ELEMENTS as u64 {
                         return Err(format!(
-                            "its table {i} needs {} elements, over kiln's limit of \
-                             {MAX_TABLE_ELEMENTS} (a table holds the module's function \
-                             references)",
+                            "table {tables} declares {} entries; kiln allows at most \
+                             {MAX_TABLE_ELEMENTS}",
                             table.ty.initial
                         ));
                     }
+                    tables += 1;
                 }
             }
-            Payload::MemorySection(reader) => memories += reader.count(),
+            Payload::MemorySection(reader) => {
+                for memory in reader {
+                    let memory = memory.map_err(|e| format!("invalid wasm: {e}"))?;
+                    // The parser allows only the page sizes wasm defines; saturate all the same.
+                    let page = 1u64
+                        .checked_shl(memory.page_size_log2.unwrap_or(16))
+                        .unwrap_or(u64::MAX);
+                    let bytes = memory.initial.saturating_mul(page);
+                    if bytes > Limits::MAX_MEMORY {
+                        return Err(format!(
+                            "memory {memories} declares {} pages ({}) initially; kiln allows \
+                             at most {}",
+                            memory.initial,
+                            super::Bytes(bytes),
+                            super::Bytes(Limits::MAX_MEMORY)
+                        ));
+                    }
+                    memories += 1;
+                }
+            }
             Payload::CustomSection(section) if section.name() == SDK_SECTION => {
                 sdk_version = Some(String::from_utf8_lossy(section.data()).trim().to_string());
             }

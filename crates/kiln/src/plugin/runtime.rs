@@ -55,7 +55,8 @@ pub struct RuntimeStats {
     /// Plugins that failed to compile or link (each is remembered, in this process and in
     /// the module cache folder).
     pub compile_failures: u64,
-    /// Plugins refused at once because the module cache folder remembers their failure.
+    /// Calls refused at once, without compiling, because this process or the module cache
+    /// folder remembers that their plugin failed to compile or link.
     pub remembered_failures: u64,
 }
 
@@ -295,7 +296,12 @@ impl Runtime {
                 self.counters.memory_hits.fetch_add(1, Ordering::Relaxed);
                 return Ok(p.clone());
             }
-            Some(Err(reason)) => return Err(not_command(reason.clone())),
+            Some(Err(reason)) => {
+                self.counters
+                    .remembered_failures
+                    .fetch_add(1, Ordering::Relaxed);
+                return Err(not_command(reason.clone()));
+            }
             None => {}
         }
         let outcome = self.prepare_now(digest, wasm);

@@ -124,10 +124,11 @@ impl MemoryLimiter {
 
 /// The most elements a plugin's table may have, initially or grown. A table holds a
 /// module's function references: Go modules need one entry per function that may be called
-/// indirectly (27,736 for a kpt function built on `k8s.io/api`), so the cap leaves room for
-/// several times that. The instance pool reserves `8 bytes * MAX_TABLE_ELEMENTS` of address
-/// space per slot (1 MiB), and touches only what a module uses.
-pub(crate) const MAX_TABLE_ELEMENTS: usize = 1 << 17;
+/// indirectly (27,736 for a kpt function built on `k8s.io/api`, 18,447 for one on kyaml
+/// alone), so the cap leaves room for several times that. The instance pool reserves
+/// 8 bytes of address space per element for each of its table slots (1.6 MB a slot, 26 MB
+/// for a pool of 16), and touches only the pages a module's table uses.
+pub(crate) const MAX_TABLE_ELEMENTS: usize = 200_000;
 
 /// The most tables and memories a plugin may define (the instance pool's slots hold one each).
 pub(crate) const MAX_TABLES: u32 = 1;

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use super::sandbox::MAX_TABLE_ELEMENTS;
 use super::*;
 
 const WASI: &str = "wasi_snapshot_preview1";
@@ -407,21 +408,20 @@ fn digests_parse_and_print() {
     );
 }
 
-/// An echo module with a funcref table of `elements` entries, every one filled.
+/// An echo module with a funcref table of `elements` entries, every one filled with a
+/// function that its `_start` calls through the last entry before echoing.
 fn echo_with_table(elements: usize) -> Vec<u8> {
-    let mut wasm = echo_after(
-        &format!("(table {elements} funcref)\n  (func $f)\n  (elem (i32.const 0) func $f)"),
-        "",
-    );
-    // `elem` fills one slot: the pool and the checks look at the declared size.
-    wasm.shrink_to_fit();
-    wasm
+    let refs = " $f".repeat(elements);
+    echo_after(
+        &format!("(table {elements} funcref)\n  (func $f)\n  (elem (i32.const 0) func{refs})"),
+        &format!("(call_indirect (i32.const {}))", elements - 1),
+    )
 }
 
 #[test]
 fn tables_the_size_of_real_go_modules_run() {
-    // The largest kpt function measured needs 27,736 entries; leave room above it.
-    for elements in [27_736, 100_000] {
+    // The largest kpt function measured needs 27,736 entries; the limit leaves room above.
+    for elements in [27_736, MAX_TABLE_ELEMENTS] {
         let wasm = echo_with_table(elements);
         check_module(&wasm).unwrap();
         assert_eq!(run(&runtime(), &wasm).unwrap().items, items(), "{elements}");
@@ -430,27 +430,55 @@ fn tables_the_size_of_real_go_modules_run() {
 
 #[test]
 fn a_table_over_the_limit_is_refused_before_compiling() {
-    let wasm = echo_with_table(200_000);
-    let reason = "its table 0 needs 200000 elements, over kiln's limit of 131072 (a table \
-                  holds the module's function references)";
+    let wasm = echo_with_table(MAX_TABLE_ELEMENTS + 1);
+    let reason = "table 0 declares 200001 entries; kiln allows at most 200000";
     match check_module(&wasm) {
-        Err(PluginError::NotCommand { reason: r, .. }) => assert_eq!(r, reason),
+        Err(e @ PluginError::NotCommand { .. }) => assert_eq!(
+            e.to_string(),
+            format!("module sha256:{}: {reason}", Digest::of(&wasm).short())
+        ),
         other => panic!("{other:?}"),
     }
     let rt = runtime();
     match run(&rt, &wasm) {
-        Err(PluginError::NotCommand { reason: r, .. }) => assert_eq!(r, reason),
+        Err(e @ PluginError::NotCommand { .. }) => assert_eq!(
+            e.to_string(),
+            format!(
+                "plugin `t` (sha256:{}): {reason}",
+                Digest::of(&wasm).short()
+            )
+        ),
         other => panic!("{other:?}"),
     }
-    assert_eq!(rt.stats().compiles, 0);
-    let two_memories =
-        wat::parse_str(r#"(module (memory 1) (memory 1) (func (export "_start")))"#).unwrap();
-    match check_module(&two_memories) {
-        Err(PluginError::NotCommand { reason: r, .. }) => {
-            assert_eq!(r, "it defines 2 memories; kiln allows at most 1");
+    let s = rt.stats();
+    assert_eq!((s.compiles, s.compile_failures), (0, 0));
+    let refused = |wat: &str| match check_module(&wat::parse_str(wat).unwrap()) {
+        Err(PluginError::NotCommand { reason, .. }) => reason,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        refused(r#"(module (memory 1) (memory 1) (func (export "_start")))"#),
+        "it defines 2 memories; kiln allows at most 1"
+    );
+    // A 64-bit memory can declare more than a 32-bit one can address: 4 GiB and a page.
+    assert_eq!(
+        refused(r#"(module (memory i64 65537) (func (export "_start")))"#),
+        "memory 0 declares 65537 pages (4194368 KiB) initially; kiln allows at most 4 GiB"
+    );
+    // A page size the module makes up (2^100 bytes) is refused as invalid wasm.
+    let mut odd_pages = b"\0asm\x01\0\0\0".to_vec();
+    odd_pages.extend_from_slice(&[5, 4, 1, 0x08, 1, 100]);
+    match check_module(&odd_pages) {
+        Err(PluginError::NotCommand { reason, .. }) => {
+            assert!(reason.starts_with("invalid wasm: "), "{reason}");
         }
         other => panic!("{other:?}"),
     }
+    // The second table is counted, whatever its size.
+    assert_eq!(
+        refused(r#"(module (table 1 funcref) (table 300000 funcref) (func (export "_start")))"#),
+        "table 1 declares 300000 entries; kiln allows at most 200000"
+    );
 }
 
 #[test]

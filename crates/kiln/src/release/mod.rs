@@ -258,7 +258,7 @@ impl Release {
                             .into(),
                     ));
                 }
-                (None, Some(data)) => Some(config_map(&p.name, data).map_err(at)?),
+                (None, Some(data)) => Some(crate::plugin::config_map(&p.name, data)),
                 (config, None) => config.clone(),
             };
             if !p.config_files.is_empty() {
@@ -447,35 +447,6 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     parse_bytes(s)
 }
 
-/// A plugin's `configMap:` as the `functionConfig` kpt functions expect: a `v1` ConfigMap
-/// named after the plugin. Values are strings; a number or boolean is taken as written.
-fn config_map(
-    plugin: &str,
-    data: &std::collections::BTreeMap<String, Value>,
-) -> Result<Value, String> {
-    let mut out = serde_json::Map::new();
-    for (key, value) in data {
-        let text = match value {
-            Value::String(s) => s.clone(),
-            Value::Number(n) => n.to_string(),
-            Value::Bool(b) => b.to_string(),
-            other => {
-                return Err(format!(
-                    "configMap.{key}: expected a string, found {}",
-                    crate::resource::type_name(other)
-                ));
-            }
-        };
-        out.insert(key.clone(), Value::String(text));
-    }
-    Ok(serde_json::json!({
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": plugin},
-        "data": out,
-    }))
-}
-
 /// Parses `500ms`, `5s`, `2m`, `1h` or a combination (`1m30s`).
 pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     let bad = || format!("`{s}` is not a duration (e.g. `500ms`, `5s`, `1m30s`)");
@@ -561,7 +532,8 @@ mod tests {
             "apiVersion: kiln.dev/v1alpha1\nkind: Release\nmetadata: {name: r}\nspec:\n  \
              plugins:\n  - name: set-namespace\n    wasm: f.wasm\n    sha256: \
              0000000000000000000000000000000000000000000000000000000000000000\n    \
-             configMap: {namespace: shop, replicas: 3, debug: false}\n",
+             configMap: {namespace: shop, replicas: 3, debug: false, mask: 0x1F, ratio: 1.50, \
+             yes: yes, empty: , none: ~, quoted: \"~\"}\n",
         )
         .unwrap();
         let release = Release::load_with_root(dir.path(), Some(dir.path())).unwrap();
@@ -571,7 +543,10 @@ mod tests {
                 "apiVersion": "v1",
                 "kind": "ConfigMap",
                 "metadata": {"name": "set-namespace"},
-                "data": {"debug": "false", "namespace": "shop", "replicas": "3"},
+                // Each value as written, as kpt reads a Kptfile's `configMap:`.
+                "data": {"debug": "false", "namespace": "shop", "replicas": "3",
+                    "mask": "0x1F", "ratio": "1.50", "yes": "yes", "empty": "", "none": "",
+                    "quoted": "~"},
             }))
         );
     }

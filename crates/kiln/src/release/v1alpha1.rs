@@ -76,7 +76,7 @@ pub(crate) struct PluginSpec {
     pub(crate) config: Option<Value>,
     /// String data handed over as a ConfigMap's `data` (what kpt functions expect).
     #[serde(default)]
-    pub(crate) config_map: Option<BTreeMap<String, Value>>,
+    pub(crate) config_map: Option<BTreeMap<String, crate::plugin::ConfigMapText>>,
     /// Config keys filled from YAML or JSON files (e.g. `outputs: tf-outputs.json`).
     #[serde(default)]
     pub(crate) config_files: BTreeMap<String, String>,

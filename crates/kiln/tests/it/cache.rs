@@ -95,6 +95,17 @@ impl Fleet {
         Fleet::one_plugin_release("add-owner", wasm, sha, &format!("{{team: {team}}}"))
     }
 
+    /// Release `c` with add-owner v2 given `team` through `configMap:`.
+    fn config_map_release(team: &str) -> String {
+        release_text(
+            "c",
+            &format!(
+                "  plugins:\n  - name: add-owner\n    wasm: ../../plugins-v2.wasm\n    sha256: {}\n    configMap: {{team: {team}}}\n",
+                ADD_OWNER_V2.sha256
+            ),
+        )
+    }
+
     /// Release `c` with one plugin: `wasm` relative to the fleet root, `config` in flow
     /// style.
     fn one_plugin_release(name: &str, wasm: &str, sha: &str, config: &str) -> String {
@@ -261,6 +272,26 @@ fn each_input_change_invalidates_exactly_the_releases_that_read_it() {
                 write(
                     &r.join("releases/c/release.yaml"),
                     &Fleet::plugin_release("plugins-v2.wasm", ADD_OWNER_V2.sha256, "search"),
+                )
+            }),
+            &["c"],
+        ),
+        (
+            "a plugin's config to a configMap with the same data",
+            Box::new(|r| {
+                write(
+                    &r.join("releases/c/release.yaml"),
+                    &Fleet::config_map_release("search"),
+                )
+            }),
+            &["c"],
+        ),
+        (
+            "a value in a plugin's configMap",
+            Box::new(|r| {
+                write(
+                    &r.join("releases/c/release.yaml"),
+                    &Fleet::config_map_release("payments"),
                 )
             }),
             &["c"],

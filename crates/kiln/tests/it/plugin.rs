@@ -479,3 +479,217 @@ fn a_release_reports_the_limit_a_plugin_broke() {
         "{err}"
     );
 }
+
+/// A WASI command that copies stdin to stdout, with a funcref table of `entries` entries,
+/// every one filled with a function that `_start` calls through the last entry first:
+/// the shape of a Go module, whose table holds every function called indirectly.
+fn echo_with_table(entries: usize) -> Vec<u8> {
+    let refs = " $f".repeat(entries);
+    wat::parse_str(format!(
+        r#"(module
+  (import "wasi_snapshot_preview1" "fd_read" (func $read (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 2)
+  (table {entries} funcref)
+  (func $f)
+  (elem (i32.const 0) func{refs})
+  (func (export "_start")
+    (local $n i32)
+    (call_indirect (i32.const {last}))
+    (loop $copy
+      (i32.store (i32.const 0) (i32.const 1024))
+      (i32.store (i32.const 4) (i32.const 65536))
+      (drop (call $read (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 8)))
+      (local.set $n (i32.load (i32.const 8)))
+      (if (i32.gt_u (local.get $n) (i32.const 0))
+        (then
+          (i32.store (i32.const 4) (local.get $n))
+          (drop (call $write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+          (br $copy))))))"#,
+        last = entries - 1
+    ))
+    .unwrap()
+}
+
+/// A release running the module `wasm` (written as `module.wasm`) as plugin `go-like`
+/// over two ConfigMaps.
+fn release_running(dir: &Path, wasm: &[u8]) -> Release {
+    std::fs::write(dir.join("module.wasm"), wasm).unwrap();
+    release_with(
+        dir,
+        &format!(
+            "  - name: go-like\n    wasm: module.wasm\n    sha256: {}\n",
+            Digest::of(wasm)
+        ),
+    )
+}
+
+#[test]
+fn a_table_the_size_of_a_go_module_runs_in_a_release() {
+    // 30,000 entries: more than the 27,736 of the largest kpt function measured, and over
+    // the 20,000 kiln once allowed.
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = echo_with_table(30_000);
+    assert_eq!(check_module(&wasm).unwrap().digest, Digest::of(&wasm));
+    let release = release_running(dir.path(), &wasm);
+    let rendered = ENGINE.render(&release).unwrap();
+    let names: Vec<String> = rendered
+        .resources()
+        .unwrap()
+        .iter()
+        .map(|r| r.name().to_string())
+        .collect();
+    assert_eq!(names, ["a", "b"]);
+}
+
+#[test]
+fn a_table_over_the_limit_is_refused_before_compiling() {
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = echo_with_table(250_000);
+    let digest = Digest::of(&wasm);
+    let reason = "table 0 declares 250000 entries; kiln allows at most 200000";
+    let err = check_module(&wasm).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("module sha256:{}: {reason}", digest.short())
+    );
+    let release = release_running(dir.path(), &wasm);
+    let engine = Engine::builder()
+        .cache_dir(dir.path().join("cache"))
+        .build()
+        .unwrap();
+    let err = engine.render(&release).unwrap_err();
+    let Error::Plugin(plugin_err) = err.root() else {
+        panic!("{err:?}")
+    };
+    assert_eq!(
+        plugin_err.to_string(),
+        format!("plugin `go-like` (sha256:{}): {reason}", digest.short())
+    );
+    // Refused by reading its table section: nothing was compiled, nothing recorded.
+    let s = engine.plugins().stats();
+    assert_eq!((s.compiles, s.compile_failures), (0, 0));
+}
+
+/// A module well formed enough for the structural check but whose body does not
+/// type-check: only the compiler finds out.
+fn does_not_compile() -> Vec<u8> {
+    wat::parse_str(r#"(module (memory (export "memory") 1) (func (export "_start") i32.add drop))"#)
+        .unwrap()
+}
+
+#[test]
+fn a_module_that_failed_to_compile_fails_the_next_render_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let wasm = does_not_compile();
+    let release = release_running(dir.path(), &wasm);
+    let engine = || Engine::builder().cache_dir(&cache).build().unwrap();
+    let message = |e: Error| match e.root() {
+        Error::Plugin(p @ PluginError::NotCommand { plugin, .. }) if plugin == "go-like" => {
+            p.to_string()
+        }
+        other => panic!("{other:?}"),
+    };
+
+    let first = engine();
+    let failed = message(first.render(&release).unwrap_err());
+    assert!(
+        failed.starts_with(&format!(
+            "plugin `go-like` (sha256:{}): invalid wasm: ",
+            Digest::of(&wasm).short()
+        )),
+        "{failed}"
+    );
+    // The same process remembers it.
+    assert_eq!(message(first.render(&release).unwrap_err()), failed);
+    let s = first.plugins().stats();
+    assert_eq!(
+        (s.compiles, s.compile_failures, s.remembered_failures),
+        (0, 1, 1)
+    );
+    // The record sits next to the compiled modules.
+    let record = first
+        .plugins()
+        .module_cache_path(&Digest::of(&wasm))
+        .unwrap()
+        .with_extension("failed");
+    assert!(record.is_file(), "{}", record.display());
+
+    // So does the next process: the same message, and the compiler never ran.
+    let second = engine();
+    assert_eq!(message(second.render(&release).unwrap_err()), failed);
+    let s = second.plugins().stats();
+    assert_eq!(
+        (s.compiles, s.compile_failures, s.remembered_failures),
+        (0, 0, 1)
+    );
+
+    // Without the record, the next process compiles again (and fails the same way).
+    std::fs::remove_file(&record).unwrap();
+    let third = engine();
+    assert_eq!(message(third.render(&release).unwrap_err()), failed);
+    let s = third.plugins().stats();
+    assert_eq!((s.compile_failures, s.remembered_failures), (1, 0));
+}
+
+#[test]
+fn legacy_results_mapping_warns_and_fails() {
+    // kyaml's framework before v0.13 writes `results: {name, items: [...]}`.
+    let (items, messages) = fixture("legacy-warning", json!({}), &limits()).unwrap();
+    assert_eq!(items.len(), 2);
+    assert_eq!(
+        messages,
+        ["warning: fixture: legacy warning on purpose (file `fixture.yaml`)"]
+    );
+
+    let err = fixture("legacy-error", json!({}), &limits()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "plugin `fixture` (sha256:{}): reported 1 error:\n  error: fixture: legacy error \
+             on purpose (ConfigMap/a field data)",
+            short(&FIXTURE)
+        )
+    );
+
+    // In a release: the warning is the render's, the error fails it.
+    let dir = tempfile::tempdir().unwrap();
+    let entry = |mode: &str| {
+        format!(
+            "  - name: kyaml-fn\n    wasm: fixture.wasm\n    sha256: {}\n    config: {{mode: {mode}}}\n",
+            FIXTURE.sha256
+        )
+    };
+    let rendered = ENGINE
+        .render(&release_with(dir.path(), &entry("legacy-warning")))
+        .unwrap();
+    assert_eq!(
+        rendered.warnings(),
+        ["plugin `kyaml-fn`: warning: fixture: legacy warning on purpose (file `fixture.yaml`)"]
+    );
+    let err = ENGINE
+        .render(&release_with(dir.path(), &entry("legacy-error")))
+        .unwrap_err();
+    let Error::Plugin(PluginError::Results {
+        plugin, results, ..
+    }) = err.root()
+    else {
+        panic!("{err:?}")
+    };
+    assert_eq!(plugin, "kyaml-fn");
+    assert_eq!(
+        results,
+        &["error: fixture: legacy error on purpose (ConfigMap/a field data)"]
+    );
+}
+
+/// `testdata/plugins/release-*`: releases running plugins built from source, against
+/// kiln's golden output (`configMap:` among them).
+#[test]
+fn plugin_cases_releases() {
+    crate::util::run_plugin_cases("release-", |root| {
+        let release = Release::load_with_root(root.join("release.yaml"), Some(root))?;
+        Ok(ENGINE.render(&release)?.yaml().to_string())
+    });
+}

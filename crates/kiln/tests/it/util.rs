@@ -97,3 +97,99 @@ pub(crate) fn run_all(cases: &[PathBuf], check: impl Fn(&Path) -> Result<(), Str
         failures.join("\n\n")
     );
 }
+
+/// The token a case file writes for a plugin's pin: `"@SHA256:NAME@"`, NAME a plugin under
+/// `plugins/`.
+pub(crate) const PIN_TOKEN: &str = "@SHA256:";
+
+/// Copies `from` into `to`, writing next to each file that names a plugin by its pin
+/// token the module `kiln-test-artifacts` built (`NAME.wasm`), and the pin in place of the
+/// token. Returns whether the tree names any plugin.
+pub(crate) fn copy_with_plugins(from: &Path, to: &Path) -> bool {
+    let mut any = false;
+    std::fs::create_dir_all(to).expect("create case copy");
+    for entry in std::fs::read_dir(from).expect("read case").flatten() {
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        if src.is_dir() {
+            any |= copy_with_plugins(&src, &dst);
+            continue;
+        }
+        let bytes = std::fs::read(&src).expect("read case file");
+        let Ok(mut text) = String::from_utf8(bytes.clone()) else {
+            std::fs::write(&dst, bytes).expect("write case file");
+            continue;
+        };
+        while let Some(start) = text.find(PIN_TOKEN) {
+            any = true;
+            let rest = &text[start + PIN_TOKEN.len()..];
+            let name = rest[..rest.find('@').expect("token ends with @")].to_string();
+            let artifact = kiln_test_artifacts::Artifact::find(&name)
+                .unwrap_or_else(|| panic!("no plugin `{name}` in kiln-test-artifacts"));
+            std::fs::write(dst.with_file_name(format!("{name}.wasm")), artifact.bytes())
+                .expect("write module");
+            text.replace_range(
+                start..start + PIN_TOKEN.len() + name.len() + 1,
+                artifact.sha256,
+            );
+        }
+        std::fs::write(&dst, text).expect("write case file");
+    }
+    any
+}
+
+/// Whether any file under `dir` names a plugin by its pin token.
+pub(crate) fn names_plugins(dir: &Path) -> bool {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|e| {
+            let p = e.path();
+            if p.is_dir() {
+                names_plugins(&p)
+            } else {
+                std::fs::read_to_string(&p).is_ok_and(|t| t.contains(PIN_TOKEN))
+            }
+        })
+}
+
+/// `message` with the pins of plugins built from source (which change with their code)
+/// written as their tokens.
+pub(crate) fn unpin(message: &str) -> String {
+    let mut message = message.to_string();
+    for a in kiln_test_artifacts::ALL {
+        let token = format!("{PIN_TOKEN}{}@", a.name);
+        message = message
+            .replace(a.sha256, &token)
+            .replace(&a.sha256[..12], &token);
+    }
+    message
+}
+
+/// Runs the cases of `testdata/plugins/` whose names start with `prefix`: each is copied
+/// with its plugins (see [`copy_with_plugins`]), `build` makes its output from the copy,
+/// and the output must equal `expected.yaml`, or the error (pins as tokens) `expected.err`.
+pub(crate) fn run_plugin_cases(prefix: &str, build: impl Fn(&Path) -> Result<String, kiln::Error>) {
+    let cases: Vec<PathBuf> = cases("plugins")
+        .into_iter()
+        .filter(|c| {
+            c.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(prefix))
+        })
+        .collect();
+    run_all(&cases, |case| {
+        let scratch = tempfile::tempdir().expect("tempdir");
+        let root = scratch.path().join(case.file_name().unwrap_or_default());
+        copy_with_plugins(case, &root);
+        let yaml = case.join("expected.yaml");
+        match build(&root) {
+            Ok(out) if !case.join("expected.err").exists() => check_file(&yaml, &out),
+            Ok(out) => Err(format!("built instead of failing:\n{out}")),
+            Err(e) if !yaml.exists() => check_file(
+                &case.join("expected.err"),
+                &format!("{}\n", unpin(&e.to_string())),
+            ),
+            Err(e) => Err(format!("failed: {e}")),
+        }
+    });
+}
