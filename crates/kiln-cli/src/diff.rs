@@ -300,8 +300,8 @@ fn compare_revisions(global: &Global, args: &DiffArgs) -> Result<(DiffReport, St
 
     // The head side first: a base release file that is the same as the head's is not
     // parsed again.
-    let head_loaded = load_side(&head, &head_found, None)?;
-    let base_loaded = load_side(&base, &base_found, Some(&head_loaded))?;
+    let head_loaded = load_side(&engine, &head, &head_found, None)?;
+    let base_loaded = load_side(&engine, &base, &base_found, Some(&head_loaded))?;
     // Every loaded release in one list (rendered together), each side by index into it.
     let mut all: Vec<Release> = Vec::new();
     let sides = [base_loaded, head_loaded].map(|side| {
@@ -416,6 +416,7 @@ type Loaded = Result<Release, String>;
 /// the same bytes as its counterpart in `like` reuses its checked form. Two releases of a
 /// side with one name are refused.
 fn load_side(
+    engine: &Engine,
     side: &Side,
     found: &BTreeSet<PathBuf>,
     like: Option<&BTreeMap<PathBuf, Loaded>>,
@@ -428,7 +429,7 @@ fn load_side(
             let other = like.and_then(|l| l.get(rel)).and_then(|l| l.as_ref().ok());
             let loaded = match other {
                 Some(other) => Release::load_like(path, &side.root, other),
-                None => Release::load_with_root(path, Some(&side.root)),
+                None => engine.load_release(path, Some(&side.root)),
             };
             (rel.clone(), loaded.map_err(|e| e.to_string()))
         })

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use kiln::{Engine, Progress, Release};
+use kiln::{Engine, Progress};
 
 use crate::args::{Global, RenderArgs};
 use crate::{Failure, write_stdout};
@@ -30,11 +30,26 @@ pub(crate) fn run(global: &Global, args: RenderArgs) -> Result<(), Failure> {
     let start = Instant::now();
     let mut failed = 0usize;
     let mut releases = Vec::new();
-    for found in kiln::discover(&args.releases) {
+    let engine = engine(global, args.jobs)?;
+    // Release files load in parallel (each is read and checked on its own), in order.
+    let loaded: Vec<_> = {
+        use rayon::prelude::*;
+        kiln::discover(&args.releases)
+            .into_par_iter()
+            .map(|found| {
+                let path = found
+                    .as_ref()
+                    .ok()
+                    .map(|p| p.to_string_lossy().into_owned());
+                let release = found.and_then(|p| engine.load_release(&p, args.root.as_ref()));
+                (path, release)
+            })
+            .collect()
+    };
+    for (path, release) in loaded {
         // A release file that cannot be loaded has no name: its shard is picked by its
         // path, so that one part of the fleet reports it.
-        let path = found.as_ref().ok().map(|p| p.to_string_lossy().into_owned());
-        match found.and_then(|p| Release::load_with_root(&p, args.root.as_ref())) {
+        match release {
             Ok(r) => releases.push(r),
             Err(e) => {
                 let mine = match (&args.shard, &path) {
@@ -71,7 +86,6 @@ pub(crate) fn run(global: &Global, args: RenderArgs) -> Result<(), Failure> {
     if let Some(shard) = &args.shard {
         releases.retain(|r| shard.contains(r.name()));
     }
-    let engine = engine(global, args.jobs)?;
     let bar = progress_bar(releases.len(), args.quiet);
     let results = engine.render_all_with(&releases, &|p| match p {
         Progress::Finished { .. } => bar.inc(1),

@@ -181,6 +181,21 @@ impl Engine {
         &self.runtime
     }
 
+    /// Loads a release like [`Release::load_with_root`]; with a cache, a release file whose
+    /// bytes were loaded before is not parsed again (its schema-checked form is stored in
+    /// the cache by content; every other check runs each time).
+    pub fn load_release(
+        &self,
+        path: impl AsRef<Path>,
+        root: Option<impl AsRef<Path>>,
+    ) -> Result<Release, Error> {
+        let root = root.as_ref().map(AsRef::as_ref);
+        match &self.cache {
+            Some(cache) => Release::load_cached(path.as_ref(), root, cache),
+            None => Release::load_with_root(path, root),
+        }
+    }
+
     /// Renders one release (from the cache when nothing it reads changed).
     pub fn render(&self, release: &Release) -> Result<Rendered, Error> {
         self.render_with(release, &Overrides::default())

@@ -104,6 +104,14 @@ fn canonical_json(v: &Value, out: &mut String) {
     }
 }
 
+/// The key of a release file's schema-checked form: its bytes and the kiln that read them.
+pub(crate) fn release_file_key(source: &str) -> String {
+    let mut h = KeyHasher::new("release-file-v1");
+    h.str("kiln", env!("CARGO_PKG_VERSION"));
+    h.str("source", source);
+    hex::encode(h.finish())
+}
+
 /// What a cache entry is the render of.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Subject<'a> {

@@ -6,6 +6,8 @@
 //!   folder, the inputs its last render read (file and listing digests, symlink targets)
 //!   and the warnings it gave, so a warm run can compute the render key without rendering;
 //! - `modules-v1/`: compiled plugins (written by the plugin runtime);
+//! - `releases-v1/<aa>/<key>`: release files read into their schema (JSON), by content, so
+//!   a release file that did not change is not parsed again;
 //! - `runs-v1.log`: hits and misses of recent runs.
 //!
 //! Every entry is framed with a magic line and the SHA-256 of its payload, checked on read:
@@ -27,7 +29,7 @@ use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
 pub use key::RenderKey;
-pub(crate) use key::Subject;
+pub(crate) use key::{Subject, release_file_key};
 pub(crate) use store::write_atomic;
 pub use store::{Bucket, FsStore, Store};
 
@@ -256,6 +258,16 @@ impl Cache {
         }
     }
 
+    /// A release file's schema-checked form stored by [`Cache::put_release_file`].
+    pub(crate) fn get_release_file(&self, key: &str) -> Option<Vec<u8>> {
+        self.get_entry(Bucket::Releases, key)
+    }
+
+    /// Stores a release file's schema-checked form (JSON) under its content key.
+    pub(crate) fn put_release_file(&self, key: &str, json: &[u8]) {
+        self.put_entry(Bucket::Releases, key, json);
+    }
+
     /// Shares a memo of file digests (with the renders of the same engine).
     pub(crate) fn set_memo(&mut self, memo: Arc<FileMemo>) {
         self.memo = memo;
@@ -364,7 +376,7 @@ impl Cache {
         report
             .removed
             .extend(self.remove_stale_temporaries()?.into_iter().map(|(p, _)| p));
-        for bucket in [Bucket::Renders, Bucket::Index] {
+        for bucket in [Bucket::Renders, Bucket::Index, Bucket::Releases] {
             for (path, _) in self.entries(bucket)? {
                 report.checked += 1;
                 let ok = std::fs::read(&path)

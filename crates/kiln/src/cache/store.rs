@@ -13,11 +13,18 @@ pub enum Bucket {
     Index,
     /// Compiled plugin modules.
     Modules,
+    /// Release files read into their schema, by content.
+    Releases,
 }
 
 impl Bucket {
     /// Every bucket.
-    pub const ALL: [Bucket; 3] = [Bucket::Renders, Bucket::Index, Bucket::Modules];
+    pub const ALL: [Bucket; 4] = [
+        Bucket::Renders,
+        Bucket::Index,
+        Bucket::Modules,
+        Bucket::Releases,
+    ];
 
     /// The versioned folder name.
     pub fn dir_name(self) -> &'static str {
@@ -25,6 +32,7 @@ impl Bucket {
             Bucket::Renders => "renders-v1",
             Bucket::Index => "index-v1",
             Bucket::Modules => "modules-v1",
+            Bucket::Releases => "releases-v1",
         }
     }
 }

@@ -374,6 +374,12 @@ impl fmt::Display for Bytes {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct ConfigMapText(pub(crate) String);
 
+impl serde::Serialize for ConfigMapText {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
 impl<'de> serde::Deserialize<'de> for ConfigMapText {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct Text;

@@ -144,6 +144,41 @@ impl Release {
         root: PathBuf,
         display: &Path,
     ) -> Result<Release, Error> {
+        let file = Self::parse(&source, display)?;
+        Self::checked(file, source, path, dir, root, display)
+    }
+
+    /// Like [`Release::load_with_root`], taking the release file's schema-checked form from
+    /// `cache` when a file with the same bytes was loaded before (parsing YAML is most of
+    /// the cost of loading), and storing it there otherwise. Every check past the schema
+    /// runs each time; a file that fails to load is not stored.
+    pub(crate) fn load_cached(
+        path: &Path,
+        root: Option<&Path>,
+        cache: &crate::cache::Cache,
+    ) -> Result<Release, Error> {
+        let (source, path, dir, root, display) = Self::read_source(path, root)?;
+        let key = crate::cache::release_file_key(&source);
+        let stored = cache
+            .get_release_file(&key)
+            .and_then(|bytes| serde_json::from_slice::<v1alpha1::ReleaseFile>(&bytes).ok());
+        let (file, fresh) = match stored {
+            Some(file) => (file, None),
+            None => {
+                let file = Self::parse(&source, &display)?;
+                let bytes = serde_json::to_vec(&file).ok();
+                (file, bytes)
+            }
+        };
+        let release = Self::checked(file, source, path, dir, root, &display)?;
+        if let Some(bytes) = fresh {
+            cache.put_release_file(&key, &bytes);
+        }
+        Ok(release)
+    }
+
+    /// Reads a release file's text into its schema, with the line and column of an error.
+    fn parse(source: &str, display: &Path) -> Result<v1alpha1::ReleaseFile, Error> {
         let invalid = |line: Option<usize>, column: Option<usize>, message: String| {
             Error::from(ReleaseError::Invalid {
                 path: display.to_path_buf(),
@@ -153,7 +188,7 @@ impl Release {
             })
         };
         // Syntax first (with positions), then the type, then the schema (with positions).
-        let doc = crate::yaml::parse_one(&source, display).map_err(Error::from)?;
+        let doc = crate::yaml::parse_one(source, display).map_err(Error::from)?;
         let Value::Object(top) = &doc else {
             return Err(invalid(
                 None,
@@ -192,9 +227,28 @@ impl Release {
         // type as written; otherwise (a number where a string goes, say, which serde_yaml
         // reads as its text) the text is read again for that coercion, and for the
         // line and column of a schema error.
-        let file: v1alpha1::ReleaseFile = match serde_json::from_value(doc) {
-            Ok(file) => file,
-            Err(_) => serde_yaml::from_str(&source).map_err(|e| yaml_err(display, &e))?,
+        match serde_json::from_value(doc) {
+            Ok(file) => Ok(file),
+            Err(_) => serde_yaml::from_str(source).map_err(|e| yaml_err(display, &e)),
+        }
+    }
+
+    /// The checks of a release file past its schema, and the release they give.
+    fn checked(
+        file: v1alpha1::ReleaseFile,
+        source: String,
+        path: PathBuf,
+        dir: PathBuf,
+        root: PathBuf,
+        display: &Path,
+    ) -> Result<Release, Error> {
+        let invalid = |line: Option<usize>, column: Option<usize>, message: String| {
+            Error::from(ReleaseError::Invalid {
+                path: display.to_path_buf(),
+                line,
+                column,
+                message,
+            })
         };
         let name = file.metadata.name;
         if !is_valid_name(&name) {

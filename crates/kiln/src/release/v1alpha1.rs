@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::transform::{ImageSpec, Target};
@@ -10,7 +10,7 @@ use crate::transform::{ImageSpec, Target};
 /// The API version this module reads.
 pub(crate) const API_VERSION: &str = "kiln.dev/v1alpha1";
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct ReleaseFile {
     #[allow(dead_code)]
@@ -21,7 +21,7 @@ pub(crate) struct ReleaseFile {
     pub(crate) spec: Spec,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct Metadata {
     pub(crate) name: String,
@@ -36,7 +36,7 @@ pub(crate) struct Metadata {
 }
 
 /// The `spec` of a release.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct Spec {
     #[serde(default)]
@@ -55,7 +55,7 @@ pub(crate) struct Spec {
     pub(crate) plugins: Vec<PluginSpec>,
 }
 
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct PatchSpec {
     #[serde(default)]
@@ -66,7 +66,7 @@ pub(crate) struct PatchSpec {
     pub(crate) target: Option<Target>,
 }
 
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct PluginSpec {
     pub(crate) name: String,

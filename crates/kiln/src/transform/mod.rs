@@ -33,7 +33,7 @@ pub(crate) use patch::{Matching, apply_patch_opts};
 pub(crate) use select::LabelSelector;
 
 /// An `images:` entry (kustomize semantics).
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[cfg_attr(not(feature = "unstable-internals"), allow(unreachable_pub))]
 pub struct ImageSpec {
@@ -76,7 +76,7 @@ fn non_empty(s: Option<&str>) -> Option<&str> {
 }
 
 /// Selects the resources a patch applies to (kustomize's `target:`).
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[cfg_attr(not(feature = "unstable-internals"), allow(unreachable_pub))]
 pub struct Target {

@@ -135,12 +135,25 @@ impl Fleet {
 /// Renders the fleet; returns the names that missed the cache, after checking every output
 /// equals a render without cache.
 fn misses(engine: &Engine, fleet: &Fleet) -> BTreeSet<String> {
-    let releases = fleet.releases();
+    // Loaded through the engine (release files it read before are not parsed again),
+    // checked against releases loaded and rendered without any cache.
+    let releases: Vec<Release> = ["a", "b", "c"]
+        .iter()
+        .map(|n| {
+            engine
+                .load_release(fleet.root().join("releases").join(n), Some(fleet.root()))
+                .unwrap()
+        })
+        .collect();
     let plain = Engine::builder().no_cache(true).build().unwrap();
     let mut missed = BTreeSet::new();
-    for (r, result) in releases.iter().zip(engine.render_all(&releases)) {
+    for ((r, result), p) in releases
+        .iter()
+        .zip(engine.render_all(&releases))
+        .zip(fleet.releases())
+    {
         let out = result.unwrap_or_else(|e| panic!("{e}"));
-        let expected = plain.render(r).unwrap();
+        let expected = plain.render(&p).unwrap();
         assert_eq!(
             out.yaml(),
             expected.yaml(),
@@ -601,4 +614,59 @@ fn overrides_are_keyed_and_a_moved_copy_hits() {
         engine.render_with(b, &unknown).unwrap_err().to_string(),
         "release `b`: unknown parameter `teir`: the release's values have no `teir` (known: tier)"
     );
+}
+
+#[test]
+fn release_files_are_read_into_their_schema_once_by_content() {
+    let fleet = Fleet::new();
+    let cache = tempfile::tempdir().unwrap();
+    let engine = Engine::builder().cache_dir(cache.path()).build().unwrap();
+    let load =
+        |n: &str| engine.load_release(fleet.root().join("releases").join(n), Some(fleet.root()));
+    let plain = |n: &str| {
+        Release::load_with_root(fleet.root().join("releases").join(n), Some(fleet.root()))
+    };
+    for n in ["a", "b", "c"] {
+        // Stored on the first load, read on the second: the same release either way.
+        for _ in 0..2 {
+            assert_eq!(
+                format!("{:?}", load(n).unwrap()),
+                format!("{:?}", plain(n).unwrap())
+            );
+        }
+    }
+    let stored = entries(cache.path(), "releases-v1");
+    assert_eq!(stored.len(), 3, "{stored:?}");
+
+    // A damaged entry is a miss that gets rewritten, never a wrong release.
+    for e in &stored {
+        let mut bytes = fs::read(e).unwrap();
+        let last = bytes.len() - 2;
+        bytes[last] ^= 0x20;
+        fs::write(e, bytes).unwrap();
+    }
+    for n in ["a", "b", "c"] {
+        assert_eq!(
+            format!("{:?}", load(n).unwrap()),
+            format!("{:?}", plain(n).unwrap())
+        );
+    }
+    assert_eq!(entries(cache.path(), "releases-v1"), stored);
+
+    // Checks past the schema run on every load, stored or not; a failing file stores nothing.
+    let a = fleet.root().join("releases/a/release.yaml");
+    replace_in(&a, "name: a", "name: A_bad");
+    for _ in 0..2 {
+        let (got, want) = (load("a").unwrap_err(), plain("a").unwrap_err());
+        assert_eq!(got.to_string(), want.to_string());
+        assert!(
+            got.to_string().contains("is not a valid release name"),
+            "{got}"
+        );
+    }
+    replace_in(&a, "name: A_bad", "name: a\n  nope: 1");
+    let err = load("a").unwrap_err().to_string();
+    assert_eq!(err, plain("a").unwrap_err().to_string());
+    assert!(err.contains("unknown field `nope`"), "{err}");
+    assert_eq!(entries(cache.path(), "releases-v1").len(), 3);
 }
