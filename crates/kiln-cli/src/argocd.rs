@@ -122,7 +122,9 @@ pub(crate) fn generate(engine: &Engine, req: &Request) -> Result<Generated, Stri
         for (name, p) in params {
             overrides = overrides.param(name, p);
         }
-        let release = Release::load_with_root(&req.cwd, Some(&root)).map_err(|e| e.to_string())?;
+        let release = engine
+            .load_release(&req.cwd, Some(&root))
+            .map_err(|e| e.to_string())?;
         engine
             .render_with(&release, &overrides)
             .map_err(|e| e.to_string())?
