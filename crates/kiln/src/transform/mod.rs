@@ -24,8 +24,7 @@ pub(crate) use names::{add_name_affixes, update_name_references};
 pub(crate) use namespace::set_namespace;
 #[allow(unused_imports)] // for callers that need kustomize's ID conflict error
 pub(crate) use namespace::set_namespace_mapped;
-#[cfg(any(test, feature = "unstable-internals"))]
-#[cfg_attr(not(feature = "unstable-internals"), allow(unreachable_pub))]
+#[cfg(feature = "unstable-internals")]
 pub use patch::apply_patch;
 #[cfg_attr(not(feature = "unstable-internals"), allow(unreachable_pub))]
 pub use patch::parse_patches;
