@@ -128,17 +128,24 @@ pub(crate) fn go_number(n: &Number) -> String {
         return u.to_string();
     }
     let f = n.as_f64().unwrap_or_default();
-    // encoding/json writes whole floats below 1e21 as plain digits: go-yaml then reads
-    // them as an integer when they fit `int64` or `uint64`.
+    // encoding/json writes a whole float below 1e21 as its shortest digits padded with
+    // zeros (`17961018803247186000`, not the float's exact value): go-yaml then reads
+    // that text as an integer when it fits `int64` or `uint64`.
     if f.fract() == 0.0 && f.abs() < 1e21 {
         if f == 0.0 {
             return "0".into();
         }
-        if f >= i64::MIN as f64 && f < i64::MAX as f64 {
-            return (f as i64).to_string();
-        }
-        if f > 0.0 && f < u64::MAX as f64 {
-            return (f as u64).to_string();
+        let (neg, digits, exp) = shortest_digits(f);
+        let zeros = usize::try_from(exp + 1)
+            .unwrap_or(0)
+            .saturating_sub(digits.len());
+        let text = format!(
+            "{}{digits}{}",
+            if neg { "-" } else { "" },
+            "0".repeat(zeros)
+        );
+        if text.parse::<i64>().is_ok() || text.parse::<u64>().is_ok() {
+            return text;
         }
     }
     go_format_g(f)
@@ -154,15 +161,7 @@ fn go_format_g(f: f64) -> String {
     if f.is_infinite() {
         return if f > 0.0 { "+Inf" } else { "-Inf" }.into();
     }
-    // Rust's `{:e}` gives the same shortest digits: `d.ddde±x`.
-    let sci = format!("{f:e}");
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let (neg, mantissa) = match mantissa.strip_prefix('-') {
-        Some(m) => (true, m),
-        None => (false, mantissa),
-    };
-    let digits: String = mantissa.chars().filter(|c| c.is_ascii_digit()).collect();
+    let (neg, digits, exp) = shortest_digits(f);
     let mut out = String::new();
     if neg {
         out.push('-');
@@ -200,6 +199,117 @@ fn go_format_g(f: f64) -> String {
         }
     }
     out
+}
+
+/// The shortest digits that read back as `f` (sign, digits, decimal exponent of the first
+/// digit), as Go picks them: of the candidates of that length, the closest to `f`'s exact
+/// value, a tie going to the even digit. Rust's `{:e}` gives the same digits except on
+/// such a tie (`1445141585405861.25`: Go `…612`, Rust `…613`).
+fn shortest_digits(f: f64) -> (bool, String, i32) {
+    let sci = format!("{f:e}");
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let (neg, mantissa) = match mantissa.strip_prefix('-') {
+        Some(m) => (true, m),
+        None => (false, mantissa),
+    };
+    let digits: String = mantissa.chars().filter(|c| c.is_ascii_digit()).collect();
+    // A tie needs the exact value to end in a 5 just past the last digit: only long
+    // digit strings can have one.
+    if digits.len() < 16 || f == 0.0 {
+        return (neg, digits, exp);
+    }
+    let (exact, exact_exp) = exact_decimal(f.abs());
+    let n = digits.len();
+    if exact.len() <= n || exact_exp != exp {
+        return (neg, digits, exp);
+    }
+    let tie = exact[n] == 5 && exact[n + 1..].iter().all(|&d| d == 0);
+    if !tie {
+        return (neg, digits, exp);
+    }
+    // Round the exact value half to even at `n` digits.
+    let mut kept: Vec<u8> = exact[..n].to_vec();
+    if kept[n - 1] % 2 == 1 {
+        let mut i = n;
+        while i > 0 {
+            i -= 1;
+            if kept[i] == 9 {
+                kept[i] = 0;
+            } else {
+                kept[i] += 1;
+                break;
+            }
+        }
+        if kept.iter().all(|&d| d == 0) {
+            // 99…9 rounded up: Rust's digits are right, keep them.
+            return (neg, digits, exp);
+        }
+    }
+    let even: String = kept.iter().map(|d| char::from(b'0' + d)).collect();
+    let trimmed = even.trim_end_matches('0');
+    let candidate = format!("{}e{exp}", insert_point(trimmed));
+    if candidate.parse::<f64>().ok() == Some(f.abs()) {
+        (neg, trimmed.to_string(), exp)
+    } else {
+        (neg, digits, exp)
+    }
+}
+
+fn insert_point(digits: &str) -> String {
+    if digits.len() > 1 {
+        format!("{}.{}", &digits[..1], &digits[1..])
+    } else {
+        digits.to_string()
+    }
+}
+
+/// The exact decimal value of a positive finite float: its digits (most significant
+/// first, no leading zero) and the decimal exponent of the first one.
+fn exact_decimal(f: f64) -> (Vec<u8>, i32) {
+    let bits = f.to_bits();
+    let exp_bits = ((bits >> 52) & 0x7ff) as i32;
+    let frac = bits & ((1u64 << 52) - 1);
+    let (mantissa, exp2) = if exp_bits == 0 {
+        (frac, -1074)
+    } else {
+        (frac | (1u64 << 52), exp_bits - 1075)
+    };
+    // Little-endian decimal digits of the mantissa, then times 2^exp2 or 5^-exp2.
+    let mut n: Vec<u8> = mantissa
+        .to_string()
+        .bytes()
+        .rev()
+        .map(|b| b - b'0')
+        .collect();
+    let times = |n: &mut Vec<u8>, k: u8| {
+        let mut carry = 0u8;
+        for d in n.iter_mut() {
+            let v = *d * k + carry;
+            *d = v % 10;
+            carry = v / 10;
+        }
+        if carry > 0 {
+            n.push(carry);
+        }
+    };
+    let point = if exp2 >= 0 {
+        for _ in 0..exp2 {
+            times(&mut n, 2);
+        }
+        0
+    } else {
+        for _ in 0..-exp2 {
+            times(&mut n, 5);
+        }
+        -exp2
+    };
+    while n.len() > 1 && n.last() == Some(&0) {
+        n.pop();
+    }
+    let first_exp = n.len() as i32 - 1 - point;
+    n.reverse();
+    (n, first_exp)
 }
 
 #[cfg(test)]
@@ -307,5 +417,11 @@ mod tests {
         assert_eq!(n(json!(1000000.5)), "1.0000005e+06");
         assert_eq!(n(json!(123456.5)), "123456.5");
         assert_eq!(n(json!(-2.5e100)), "-2.5e+100");
+        // Found by a randomized comparison with kustomize: the shortest digits, then zeros.
+        assert_eq!(n(json!(1.7961018803247186e19)), "17961018803247186000");
+        assert_eq!(n(json!(1.5229597316712474e17)), "152295973167124740");
+        // An exact tie between two shortest forms goes to the even digit, as in Go.
+        assert_eq!(n(json!(1445141585405861.2)), "1.4451415854058612e+15");
+        assert_eq!(n(json!(0.1 + 0.2)), "0.30000000000000004");
     }
 }

@@ -3,7 +3,7 @@
 //! kustomize prints each resource through `sigs.k8s.io/yaml`, that is go-yaml v2 (a Go
 //! port of libyaml's emitter) marshalling a Go map. This module is that emitter's
 //! behaviour for the values a resource holds, rewritten for kiln's JSON values:
-//! - every mapping's keys in go-yaml's natural order ([`natural_cmp`]);
+//! - every mapping's keys in go-yaml's natural order ([`natural_less`]);
 //! - block mappings, block sequences at their key's indentation (`- ` under `key:`),
 //!   `{}` and `[]` for empty collections, two spaces per level;
 //! - a string plain when go-yaml v2 would read it back as that string, double-quoted when
@@ -18,8 +18,6 @@
 //!
 //! `kiln render` keeps its own writer ([`super::emit`]): kiln's field order
 //! (`apiVersion`, `kind`, `metadata` first) and quoting that never changes a value's type.
-
-use std::cmp::Ordering;
 
 use serde_json::{Map, Value};
 
@@ -62,19 +60,11 @@ fn document(root: impl FnOnce(&mut Emitter)) -> String {
     e.out
 }
 
-/// go-yaml v2's key order: runs of ASCII digits compare as numbers, a letter sorts after
-/// any other character, letters compare by code point; the shorter of two keys where
-/// one is a prefix of the other comes first.
-pub(crate) fn natural_cmp(a: &str, b: &str) -> Ordering {
-    if a == b {
-        Ordering::Equal
-    } else if natural_less(a, b) {
-        Ordering::Less
-    } else {
-        Ordering::Greater
-    }
-}
-
+/// go-yaml v2's key order (its `keyList.Less` on strings): at the first character that
+/// differs, two letters compare by code point and a letter sorts after any other
+/// character; otherwise the runs of ASCII digits starting there compare as numbers
+/// (`item9` before `item10`), then by length, then by the character. Of two keys where
+/// one is a prefix of the other, the shorter comes first.
 fn natural_less(a: &str, b: &str) -> bool {
     let (ar, br): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
     for i in 0..ar.len().min(br.len()) {
@@ -125,10 +115,41 @@ fn natural_less(a: &str, b: &str) -> bool {
 }
 
 /// A mapping's entries in go-yaml's key order.
+///
+/// go-yaml's comparison is not a total order on every set of keys (`0a`, `0_`, `0` can
+/// compare in a cycle): Go's sort then gives an order that depends on the map's random
+/// iteration order, so kustomize's own output changes from run to run. A merge sort
+/// never fails on such keys, gives one order for them, and the order go-yaml gives
+/// whenever there is only one.
 fn sorted(m: &Map<String, Value>) -> Vec<(&String, &Value)> {
     let mut entries: Vec<_> = m.iter().collect();
-    entries.sort_by(|a, b| natural_cmp(a.0, b.0));
+    merge_sort(
+        &mut entries,
+        &|a: &(&String, &Value), b: &(&String, &Value)| natural_less(a.0, b.0),
+    );
     entries
+}
+
+/// A stable merge sort by `less` that needs no total order.
+fn merge_sort<T: Copy>(items: &mut [T], less: &impl Fn(&T, &T) -> bool) {
+    if items.len() < 2 {
+        return;
+    }
+    let mid = items.len() / 2;
+    merge_sort(&mut items[..mid], less);
+    merge_sort(&mut items[mid..], less);
+    let (left, right) = (items[..mid].to_vec(), items[mid..].to_vec());
+    let (mut i, mut j) = (0, 0);
+    for slot in items.iter_mut() {
+        let take_right = i == left.len() || (j < right.len() && less(&right[j], &left[i]));
+        if take_right {
+            *slot = right[j];
+            j += 1;
+        } else {
+            *slot = left[i];
+            i += 1;
+        }
+    }
 }
 
 #[derive(Clone, Copy, Default)]
@@ -589,9 +610,9 @@ mod tests {
     use serde_json::json;
 
     fn order(keys: &[&str]) -> Vec<String> {
-        let mut v: Vec<String> = keys.iter().map(|s| s.to_string()).collect();
-        v.sort_by(|a, b| natural_cmp(a, b));
-        v
+        let mut v: Vec<&str> = keys.to_vec();
+        merge_sort(&mut v, &|a: &&str, b: &&str| natural_less(a, b));
+        v.into_iter().map(str::to_string).collect()
     }
 
     #[test]
@@ -648,6 +669,22 @@ mod tests {
         assert_eq!(order(&["a01", "a1", "a001"]), ["a1", "a01", "a001"]);
         assert_eq!(order(&["x100", "x20", "x3"]), ["x3", "x20", "x100"]);
         assert_eq!(order(&["v1.10", "v1.9", "v1.0"]), ["v1.0", "v1.9", "v1.10"]);
+    }
+
+    /// Found by a randomized comparison with kustomize: keys on which go-yaml's
+    /// comparison is not a total order made the standard sort panic.
+    #[test]
+    fn keys_without_a_total_order_sort_without_failing() {
+        let keys = [
+            "0a", "0_", "0", "00", "0-1", "a0", "a00", "_0", "0 ", "01", "1", "10a", "1_0",
+        ];
+        let mut m = Map::new();
+        for (i, k) in keys.iter().cycle().take(200).enumerate() {
+            m.insert(format!("{k}{}", i % 17), Value::from(i));
+        }
+        let out = mapping_to_string(&m);
+        assert_eq!(out.lines().count(), m.len());
+        assert_eq!(mapping_to_string(&m), out);
     }
 
     #[test]
