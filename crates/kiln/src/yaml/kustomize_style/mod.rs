@@ -69,14 +69,41 @@ fn document(root: impl FnOnce(&mut Emitter)) -> String {
 /// (`item9` before `item10`), then by length, then by the character. Of two keys where
 /// one is a prefix of the other, the shorter comes first.
 fn natural_less(a: &str, b: &str) -> bool {
-    let (ar, br): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    // Keys are nearly always ASCII: compare their bytes without collecting characters.
+    if a.is_ascii() && b.is_ascii() {
+        natural_less_in(a.as_bytes(), b.as_bytes())
+    } else {
+        let (ar, br): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+        natural_less_in(&ar, &br)
+    }
+}
+
+/// A character of a key: a byte of an ASCII key, else a `char`.
+trait KeyUnit: Copy + Ord {
+    fn char(self) -> char;
+}
+
+impl KeyUnit for u8 {
+    fn char(self) -> char {
+        char::from(self)
+    }
+}
+
+impl KeyUnit for char {
+    fn char(self) -> char {
+        self
+    }
+}
+
+fn natural_less_in<T: KeyUnit>(ar: &[T], br: &[T]) -> bool {
     for i in 0..ar.len().min(br.len()) {
         if ar[i] == br[i] {
             continue;
         }
-        let (al, bl) = (ar[i].is_alphabetic(), br[i].is_alphabetic());
+        let (ac, bc) = (ar[i].char(), br[i].char());
+        let (al, bl) = (ac.is_alphabetic(), bc.is_alphabetic());
         if al && bl {
-            return ar[i] < br[i];
+            return ac < bc;
         }
         if al || bl {
             return bl;
@@ -85,34 +112,33 @@ fn natural_less(a: &str, b: &str) -> bool {
         // after other digits of the same run is not a leading zero, so the runs then
         // compare with a leading 1 as go-yaml does.
         let (mut an, mut bn) = (0i64, 0i64);
-        if ar[i] == '0' || br[i] == '0' {
+        if ac == '0' || bc == '0' {
             let nonzero_before = ar[..i]
                 .iter()
                 .rev()
-                .take_while(|c| c.is_ascii_digit())
-                .any(|&c| c != '0');
+                .take_while(|c| c.char().is_ascii_digit())
+                .any(|c| c.char() != '0');
             if nonzero_before {
                 (an, bn) = (1, 1);
             }
         }
-        let run = |chars: &[char], n: &mut i64| {
+        let run = |units: &[T], n: &mut i64| {
             let mut end = i;
-            while end < chars.len() && chars[end].is_ascii_digit() {
-                *n = n
-                    .wrapping_mul(10)
-                    .wrapping_add(i64::from(chars[end] as u8 - b'0'));
+            while end < units.len() && units[end].char().is_ascii_digit() {
+                let digit = units[end].char() as u8 - b'0';
+                *n = n.wrapping_mul(10).wrapping_add(i64::from(digit));
                 end += 1;
             }
             end
         };
-        let (ai, bi) = (run(&ar, &mut an), run(&br, &mut bn));
+        let (ai, bi) = (run(ar, &mut an), run(br, &mut bn));
         if an != bn {
             return an < bn;
         }
         if ai != bi {
             return ai < bi;
         }
-        return ar[i] < br[i];
+        return ac < bc;
     }
     ar.len() < br.len()
 }
