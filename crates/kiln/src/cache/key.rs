@@ -221,6 +221,20 @@ mod tests {
         assert_ne!(a.finish(), b.finish());
     }
 
+    /// A kustomization build's key names its output style: an entry stored by a kiln
+    /// that keyed builds without it (and wrote them in its own style) is not served.
+    #[test]
+    fn a_kustomization_key_names_its_output_style() {
+        let (root, dir) = (Path::new("/p"), Path::new("/p/app"));
+        let subject = Subject::Kustomization { root, dir };
+        assert_eq!(subject.output_style(), OutputStyle::Kustomize);
+        let mut unstyled = KeyHasher::new(RENDER_FORMAT);
+        unstyled.str("kiln", env!("CARGO_PKG_VERSION"));
+        unstyled.str("kustomization", &crate::input::key_path(dir, root));
+        unstyled.u64("reads", 0);
+        assert_ne!(subject.render_key(&BTreeMap::new()).0, unstyled.finish());
+    }
+
     #[test]
     fn json_is_canonical() {
         let mut a = KeyHasher::new("t");
