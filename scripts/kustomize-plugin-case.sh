@@ -3,6 +3,8 @@
 # function config's `wasip1:` annotation is removed and the plugin it names (NAME in
 # `file: NAME.wasm`), built for the host from plugins/, is installed as a kustomize
 # legacy exec plugin for the config's apiVersion and kind (see kustomize-legacy-exec.sh).
+# The host build is the one kiln-test-artifacts made (under target/kiln-plugins, by
+# `cargo test`) when there is one, else a debug build of the plugin.
 # Used by kustomize-goldens.sh and kustomize-diff.sh.
 #
 #   kustomize-plugin-case.sh CASE_DIR COPY_DIR
@@ -21,6 +23,8 @@ copy, home, repo, target = sys.argv[1:5]
 built = set()
 for dirpath, _, files in os.walk(copy):
     for fname in files:
+        if not fname.endswith((".yaml", ".yml")):
+            continue  # expected.err and other notes name the token too
         path = os.path.join(dirpath, fname)
         try:
             text = open(path).read()
@@ -38,10 +42,14 @@ for dirpath, _, files in os.walk(copy):
                 d["metadata"].pop("annotations", None)
             name = re.search(r"file:\s*([\w.-]+)\.wasm", spec).group(1)
             crate = "kiln-plugin-" + name
-            if crate not in built:
-                subprocess.run(["cargo", "build", "-q", "-p", crate], cwd=repo, check=True)
-                built.add(crate)
-            native = os.path.join(target, "debug", crate)
+            host = subprocess.run(["rustc", "-vV"], capture_output=True, text=True, cwd=repo).stdout
+            host = next((l.split(": ", 1)[1] for l in host.splitlines() if l.startswith("host: ")), "")
+            native = os.path.join(target, "kiln-plugins", host, "release", crate)
+            if not os.path.isfile(native):
+                if crate not in built:
+                    subprocess.run(["cargo", "build", "-q", "-p", crate], cwd=repo, check=True)
+                    built.add(crate)
+                native = os.path.join(target, "debug", crate)
             group_version, kind = d["apiVersion"], d["kind"]
             pdir = os.path.join(home, group_version, kind.lower())
             os.makedirs(pdir, exist_ok=True)

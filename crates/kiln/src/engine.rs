@@ -246,7 +246,7 @@ impl Engine {
         }
         let inputs = Inputs::with_memo(subject.root().to_path_buf(), self.memo.clone());
         let (resources, warnings) = render(&inputs)?;
-        let yaml: Arc<str> = crate::yaml::emit_stream(&resources).into();
+        let yaml: Arc<str> = crate::yaml::emit_stream_as(&resources, subject.output_style()).into();
         let key = self
             .cache
             .as_ref()

@@ -10,9 +10,14 @@ use sha2::{Digest as _, Sha256};
 use crate::input::Read;
 use crate::overrides::Overrides;
 use crate::release::Release;
+use crate::yaml::OutputStyle;
 
 /// The render format: bump it whenever the same inputs would render different bytes.
 pub(crate) const RENDER_FORMAT: &str = "render-v1";
+
+/// The output style of a kustomization build, part of its key: bump it whenever the
+/// kustomize-style writer changes its bytes.
+const KUSTOMIZE_OUTPUT: &str = "kustomize-v5.7.1-bytes-1";
 
 /// A digest of everything that went into a render. Same key, same bytes out.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -127,6 +132,15 @@ pub(crate) enum Subject<'a> {
 }
 
 impl Subject<'_> {
+    /// How its output is written: a release in kiln's style, a kustomization in
+    /// kustomize's bytes.
+    pub(crate) fn output_style(&self) -> OutputStyle {
+        match self {
+            Subject::Release(..) => OutputStyle::Kiln,
+            Subject::Kustomization { .. } => OutputStyle::Kustomize,
+        }
+    }
+
     /// The project root its reads are relative to.
     pub(crate) fn root(&self) -> &Path {
         match self {
@@ -191,6 +205,9 @@ impl Subject<'_> {
             }
             Subject::Kustomization { root, dir } => {
                 h.str("kustomization", &crate::input::key_path(dir, root));
+                // The writer: entries stored by a kiln that wrote builds in its own style
+                // are not served as kustomize's bytes.
+                h.str("output", KUSTOMIZE_OUTPUT);
             }
         }
     }
@@ -210,6 +227,20 @@ mod tests {
         b.str("x", "a");
         b.str("x", "bc");
         assert_ne!(a.finish(), b.finish());
+    }
+
+    /// A kustomization build's key names its output style: an entry stored by a kiln
+    /// that keyed builds without it (and wrote them in its own style) is not served.
+    #[test]
+    fn a_kustomization_key_names_its_output_style() {
+        let (root, dir) = (Path::new("/p"), Path::new("/p/app"));
+        let subject = Subject::Kustomization { root, dir };
+        assert_eq!(subject.output_style(), OutputStyle::Kustomize);
+        let mut unstyled = KeyHasher::new(RENDER_FORMAT);
+        unstyled.str("kiln", env!("CARGO_PKG_VERSION"));
+        unstyled.str("kustomization", &crate::input::key_path(dir, root));
+        unstyled.u64("reads", 0);
+        assert_ne!(subject.render_key(&BTreeMap::new()).0, unstyled.finish());
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Reading and writing YAML streams, with positions in errors.
 
 mod emit;
+mod go_scalar;
+mod kustomize_style;
 mod read;
 
 pub(crate) use read::Schema;
@@ -239,14 +241,38 @@ fn block_scalar_start(code: &str) -> Option<usize> {
     .then_some(column)
 }
 
-/// Writes resources as a multi-document YAML stream, documents separated by `---`.
+/// How a YAML stream of resources is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OutputStyle {
+    /// kiln's own (`kiln render`): fields in kiln's order (`apiVersion`, `kind`,
+    /// `metadata` first, as the resource holds them), strings quoted whenever a YAML 1.1
+    /// or 1.2 reader could take them for another type.
+    Kiln,
+    /// kustomize v5.7.1's bytes (`kiln build`): keys in go-yaml's natural order, go-yaml
+    /// v2's quoting, folding and literal blocks (see [`kustomize_style`]).
+    Kustomize,
+}
+
+/// Writes resources as a multi-document YAML stream, documents separated by `---`, in
+/// kiln's own style.
 pub(crate) fn emit_stream<'a>(resources: impl IntoIterator<Item = &'a Resource>) -> String {
+    emit_stream_as(resources, OutputStyle::Kiln)
+}
+
+/// Writes resources as a multi-document YAML stream, documents separated by `---`.
+pub(crate) fn emit_stream_as<'a>(
+    resources: impl IntoIterator<Item = &'a Resource>,
+    style: OutputStyle,
+) -> String {
     let mut out = String::new();
     for (i, r) in resources.into_iter().enumerate() {
         if i > 0 {
             out.push_str("---\n");
         }
-        out.push_str(&emit_value(&Value::Object(r.as_object().clone())));
+        out.push_str(&match style {
+            OutputStyle::Kiln => emit_value(&Value::Object(r.as_object().clone())),
+            OutputStyle::Kustomize => kustomize_style::mapping_to_string(r.as_object()),
+        });
     }
     out
 }

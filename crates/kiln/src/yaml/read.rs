@@ -133,7 +133,7 @@ pub(crate) fn resolve_plain(s: &str) -> Value {
 /// A plain scalar go-yaml v3 reads as a timestamp (`2001-12-14`, `2001-12-14t21:59:43.10-05:00`,
 /// `2001-12-14 21:59:43.10`), written as kustomize writes it: Go's RFC 3339 form with
 /// nanoseconds (`2001-12-14T00:00:00Z`, `2001-12-14T21:59:43.1-05:00`).
-fn timestamp(s: &str) -> Option<String> {
+pub(super) fn timestamp(s: &str) -> Option<String> {
     let b = s.as_bytes();
     if b.len() < 5 || !b[..4].iter().all(u8::is_ascii_digit) || b[4] != b'-' {
         return None;
@@ -224,7 +224,7 @@ fn take_num(rest: &mut &str) -> Option<u32> {
 }
 
 /// `strconv.ParseInt(s, 0, 64)`, falling back to `ParseUint` for values past `i64`.
-fn go_parse_int(s: &str) -> Option<Value> {
+pub(super) fn go_parse_int(s: &str) -> Option<Value> {
     let (negative, body) = match s.as_bytes().first()? {
         b'-' => (true, &s[1..]),
         b'+' => (false, &s[1..]),
@@ -259,7 +259,7 @@ fn go_parse_int(s: &str) -> Option<Value> {
 }
 
 /// go-yaml's `^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$`.
-fn is_yaml_float(s: &str) -> bool {
+pub(super) fn is_yaml_float(s: &str) -> bool {
     let s = s.strip_prefix(['-', '+']).unwrap_or(s);
     let (mantissa, exponent) = match s.find(['e', 'E']) {
         Some(i) => (&s[..i], Some(&s[i + 1..])),
