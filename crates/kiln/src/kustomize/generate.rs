@@ -274,13 +274,9 @@ pub(crate) fn parse_env(text: &str) -> Result<Vec<(String, String)>, String> {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let Some((key, value)) = line.split_once('=') else {
-            return Err(format!(
-                "line {}: `{line}` has no `=`; kustomize would read the value from the \
-                 environment, which kiln does not do (write `{line}=value`)",
-                i + 1
-            ));
-        };
+        // A line without `=` is a key with an empty value, as kustomize v5 reads it (older
+        // kustomize read the value from the environment; v5 does not).
+        let (key, value) = line.split_once('=').unwrap_or((line, ""));
         if !is_env_var_name(key) {
             return Err(format!(
                 "line {}: `{key}` is not a valid environment variable name (letters, digits, \
@@ -407,7 +403,9 @@ mod tests {
                 ("C".into(), "x=y".into())
             ]
         );
-        assert!(parse_env("A\n").is_err());
+        // No `=`: the key with an empty value (kustomize v5), the name still checked.
+        assert_eq!(parse_env("A\n").unwrap(), [("A".into(), "".into())]);
+        assert!(parse_env("A B\n").is_err());
         assert!(parse_env("1A=x\n").is_err());
     }
 
