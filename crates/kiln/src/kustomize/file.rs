@@ -255,10 +255,11 @@ pub(crate) fn load(inputs: &Inputs, dir: &Path, file: &Path) -> Result<Loaded, c
     match &value {
         Value::Object(map) => {
             for (field, why) in UNSUPPORTED {
-                if map.contains_key(*field) {
+                // In any case, as kustomize reads fields (see `field_case`).
+                if let Some(key) = map.keys().find(|k| k.eq_ignore_ascii_case(field)) {
                     return Err(KustomizeError::Unsupported {
                         file: shown,
-                        line: key_line(&text, field),
+                        line: key_line(&text, key),
                         field: (*field).to_string(),
                         why: (*why).to_string(),
                     }
@@ -294,6 +295,13 @@ pub(crate) fn load(inputs: &Inputs, dir: &Path, file: &Path) -> Result<Loaded, c
         }
         .into());
     }
+    let text = match &value {
+        Value::Object(map) => field_case(&text, map).map_err(|message| KustomizeError::Invalid {
+            file: shown.clone(),
+            message,
+        })?,
+        _ => text,
+    };
     let mut k: Kustomization =
         serde_yaml::from_str(&text).map_err(|e| crate::error::YamlError::from_serde(&shown, &e))?;
     let kind = match k.kind.as_deref() {
@@ -327,6 +335,77 @@ pub(crate) fn load(inputs: &Inputs, dir: &Path, file: &Path) -> Result<Loaded, c
         kind,
         k,
     })
+}
+
+/// The fields of a kustomization, as [`Kustomization`] spells them.
+const FIELDS: &[&str] = &[
+    "apiVersion",
+    "kind",
+    "metadata",
+    "resources",
+    "bases",
+    "components",
+    "crds",
+    "namespace",
+    "namePrefix",
+    "nameSuffix",
+    "commonLabels",
+    "labels",
+    "commonAnnotations",
+    "patches",
+    "patchesStrategicMerge",
+    "patchesJson6902",
+    "images",
+    "imageTags",
+    "replicas",
+    "configMapGenerator",
+    "secretGenerator",
+    "generatorOptions",
+    "generators",
+    "transformers",
+    "sortOptions",
+];
+
+/// kustomize reads a kustomization's fields whatever their case (`nameprefix`,
+/// `COMMONLABELS`), as Go's JSON decoding matches struct fields: the top-level keys written
+/// in another case are given kiln's spelling. A field written twice in different cases is
+/// refused, naming both (kustomize keeps one of them by an order of its own).
+fn field_case(text: &str, map: &serde_json::Map<String, Value>) -> Result<String, String> {
+    let mut renames: Vec<(&str, &str)> = Vec::new();
+    for key in map.keys() {
+        if FIELDS.contains(&key.as_str()) {
+            continue;
+        }
+        let Some(field) = FIELDS.iter().find(|f| f.eq_ignore_ascii_case(key)) else {
+            continue;
+        };
+        if let Some(other) = map
+            .keys()
+            .find(|k| *k != key && k.eq_ignore_ascii_case(field))
+        {
+            let (a, b) = if other < key { (other, key) } else { (key, other) };
+            return Err(format!("`{a}` and `{b}` both set `{field}`: keep one"));
+        }
+        renames.push((key, field));
+    }
+    if renames.is_empty() {
+        return Ok(text.to_string());
+    }
+    // Top-level keys of a block mapping start their line; a flow mapping keeps its keys
+    // and meets the unknown-field error.
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let renamed = renames.iter().find_map(|(from, to)| {
+            line.strip_prefix(from)
+                .filter(|rest| rest.trim_start().starts_with(':'))
+                .map(|rest| format!("{to}{rest}"))
+        });
+        match renamed {
+            Some(l) => out.push_str(&l),
+            None => out.push_str(line),
+        }
+    }
+    Ok(out)
 }
 
 /// kustomize's fixes of deprecated fields: `bases` go after `resources`, `imageTags` after
