@@ -18,8 +18,8 @@
 #![allow(clippy::print_stdout)]
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use kiln::{Digest, Limits, Resource, Runtime};
 use kiln::RuntimeConfig;
+use kiln::{Digest, Limits, Resource, Runtime};
 use kiln_test_artifacts::{
     Artifact, C_DEFAULT_RESOURCES, DEFAULT_RESOURCES, GO_ANNOTATE_POLICY, GO_SET_NAMESPACE,
     SET_NAMESPACE,

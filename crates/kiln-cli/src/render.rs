@@ -33,7 +33,10 @@ pub(crate) fn run(global: &Global, args: RenderArgs) -> Result<(), Failure> {
     for found in kiln::discover(&args.releases) {
         // A release file that cannot be loaded has no name: its shard is picked by its
         // path, so that one part of the fleet reports it.
-        let path = found.as_ref().ok().map(|p| p.to_string_lossy().into_owned());
+        let path = found
+            .as_ref()
+            .ok()
+            .map(|p| p.to_string_lossy().into_owned());
         match found.and_then(|p| Release::load_with_root(&p, args.root.as_ref())) {
             Ok(r) => releases.push(r),
             Err(e) => {
