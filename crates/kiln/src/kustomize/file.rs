@@ -296,10 +296,12 @@ pub(crate) fn load(inputs: &Inputs, dir: &Path, file: &Path) -> Result<Loaded, c
         .into());
     }
     let text = match &value {
-        Value::Object(map) => field_case(&text, map).map_err(|message| KustomizeError::Invalid {
-            file: shown.clone(),
-            message,
-        })?,
+        Value::Object(map) => {
+            field_case(&text, map).map_err(|message| KustomizeError::Invalid {
+                file: shown.clone(),
+                message,
+            })?
+        }
         _ => text,
     };
     let mut k: Kustomization =
@@ -383,7 +385,11 @@ fn field_case(text: &str, map: &serde_json::Map<String, Value>) -> Result<String
             .keys()
             .find(|k| *k != key && k.eq_ignore_ascii_case(field))
         {
-            let (a, b) = if other < key { (other, key) } else { (key, other) };
+            let (a, b) = if other < key {
+                (other, key)
+            } else {
+                (key, other)
+            };
             return Err(format!("`{a}` and `{b}` both set `{field}`: keep one"));
         }
         renames.push((key, field));

@@ -394,6 +394,42 @@ fn concurrent_first_calls_compile_once() {
     assert_eq!((stats.compiles, stats.memory_hits), (1, 3));
 }
 
+/// First calls of one plugin from a rayon pool (as a fleet render makes them) finish: the
+/// worker that compiles waits for the compile pool without running other renders, so it
+/// never blocks on the slot lock it holds itself.
+#[test]
+fn first_calls_from_a_render_pool_do_not_deadlock() {
+    use rayon::prelude::*;
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = runtime();
+        // Enough functions for the compile to be split into many parallel jobs.
+        let funcs: String = (0..3000)
+            .map(|i| {
+                format!(
+                    "(func (param i32) (result i32) local.get 0 i32.const {i} i32.mul \
+                     i32.const 7 i32.rotl local.get 0 i32.xor)\n"
+                )
+            })
+            .collect();
+        let wasm = echo_after(&funcs, "");
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(4)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            (0..32)
+                .into_par_iter()
+                .for_each(|_| run(&rt, &wasm).map(drop).unwrap())
+        });
+        done.send(rt.stats()).unwrap();
+    });
+    let stats = finished
+        .recv_timeout(Duration::from_secs(120))
+        .expect("32 first calls on a 4-thread pool finish within 2 minutes");
+    assert_eq!((stats.compiles, stats.memory_hits), (1, 31));
+}
+
 #[test]
 fn digests_parse_and_print() {
     let d = Digest::of(b"x");

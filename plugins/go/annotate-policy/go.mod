@@ -1,0 +1,3 @@
+module kiln.dev/plugins/annotate-policy
+
+go 1.21
