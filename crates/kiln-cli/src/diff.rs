@@ -298,10 +298,10 @@ fn compare_revisions(global: &Global, args: &DiffArgs) -> Result<(DiffReport, St
         )));
     }
 
-    // The head side first: a base release file that is the same as the head's is not
-    // parsed again.
-    let head_loaded = load_side(&engine, &head, &head_found, None)?;
-    let base_loaded = load_side(&engine, &base, &base_found, Some(&head_loaded))?;
+    // The head side first: a base release file that is the same as the head's is then read
+    // from the cache into its schema, not parsed again.
+    let head_loaded = load_side(&engine, &head, &head_found)?;
+    let base_loaded = load_side(&engine, &base, &base_found)?;
     // Every loaded release in one list (rendered together), each side by index into it.
     let mut all: Vec<Release> = Vec::new();
     let sides = [base_loaded, head_loaded].map(|side| {
@@ -412,25 +412,18 @@ fn compare_revisions(global: &Global, args: &DiffArgs) -> Result<(DiffReport, St
 type Loaded = Result<Release, String>;
 
 /// The releases of one side by their path relative to the project root, loaded in
-/// parallel; a release that cannot be loaded keeps its error. A release file that holds
-/// the same bytes as its counterpart in `like` reuses its checked form. Two releases of a
-/// side with one name are refused.
+/// parallel through the engine; a release that cannot be loaded keeps its error. Two
+/// releases of a side with one name are refused.
 fn load_side(
     engine: &Engine,
     side: &Side,
     found: &BTreeSet<PathBuf>,
-    like: Option<&BTreeMap<PathBuf, Loaded>>,
 ) -> Result<BTreeMap<PathBuf, Loaded>, Failure> {
     use rayon::prelude::*;
     let loaded: Vec<(PathBuf, Loaded)> = found
         .par_iter()
         .map(|rel| {
-            let path = side.root.join(rel);
-            let other = like.and_then(|l| l.get(rel)).and_then(|l| l.as_ref().ok());
-            let loaded = match other {
-                Some(other) => Release::load_like(path, &side.root, other),
-                None => engine.load_release(path, Some(&side.root)),
-            };
+            let loaded = engine.load_release(side.root.join(rel), Some(&side.root));
             (rel.clone(), loaded.map_err(|e| e.to_string()))
         })
         .collect();

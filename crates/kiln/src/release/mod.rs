@@ -46,6 +46,26 @@ pub(crate) struct PluginDecl {
     pub(crate) limits: Limits,
 }
 
+/// A release file read from disk, before parsing: its text, canonical path, folder,
+/// project root and the path shown in messages (relative to the root).
+struct Located {
+    source: String,
+    path: PathBuf,
+    dir: PathBuf,
+    root: PathBuf,
+    display: PathBuf,
+}
+
+/// A release file's error without a position.
+fn invalid(display: &Path, message: String) -> Error {
+    Error::from(ReleaseError::Invalid {
+        path: display.to_path_buf(),
+        line: None,
+        column: None,
+        message,
+    })
+}
+
 impl Release {
     /// Loads a release from a `release.yaml` file or a folder holding one. The project root
     /// is the top of the git work tree that holds it, or its own folder.
@@ -59,36 +79,14 @@ impl Release {
         path: impl AsRef<Path>,
         root: Option<impl AsRef<Path>>,
     ) -> Result<Release, Error> {
-        let (source, path, dir, root, display) = Self::read_source(path.as_ref(), root)?;
-        Self::from_source(source, path, dir, root, &display)
-    }
-
-    /// Like [`Release::load_with_root`], reusing `like`'s checked form when the file holds
-    /// the same bytes at the same path relative to its root (the same release in two
-    /// checkouts of one repository): only the folders differ, so it is not parsed again.
-    pub fn load_like(
-        path: impl AsRef<Path>,
-        root: impl AsRef<Path>,
-        like: &Release,
-    ) -> Result<Release, Error> {
-        let (source, path, dir, root, display) = Self::read_source(path.as_ref(), Some(root))?;
-        if source == like.source && display == like.display_path() {
-            return Ok(Release {
-                path,
-                dir,
-                root,
-                ..like.clone()
-            });
-        }
-        Self::from_source(source, path, dir, root, &display)
+        let at = Self::read_source(path.as_ref(), root)?;
+        let file = Self::parse(&at.source, &at.display)?;
+        Self::checked(file, at)
     }
 
     /// Reads a release file: its text, canonical path, folder, project root and the path
     /// shown in messages.
-    fn read_source(
-        given: &Path,
-        root: Option<impl AsRef<Path>>,
-    ) -> Result<(String, PathBuf, PathBuf, PathBuf, PathBuf), Error> {
+    fn read_source(given: &Path, root: Option<impl AsRef<Path>>) -> Result<Located, Error> {
         let file = release_file(given)?;
         let path = fs::canonicalize(&file).map_err(|source| InputError::Read {
             path: file.clone(),
@@ -134,18 +132,13 @@ impl Release {
             path: display.clone(),
             offset: e.utf8_error().valid_up_to(),
         })?;
-        Ok((source, path, dir, root, display))
-    }
-
-    fn from_source(
-        source: String,
-        path: PathBuf,
-        dir: PathBuf,
-        root: PathBuf,
-        display: &Path,
-    ) -> Result<Release, Error> {
-        let file = Self::parse(&source, display)?;
-        Self::checked(file, source, path, dir, root, display)
+        Ok(Located {
+            source,
+            path,
+            dir,
+            root,
+            display,
+        })
     }
 
     /// Like [`Release::load_with_root`], taking the release file's schema-checked form from
@@ -157,20 +150,20 @@ impl Release {
         root: Option<&Path>,
         cache: &crate::cache::Cache,
     ) -> Result<Release, Error> {
-        let (source, path, dir, root, display) = Self::read_source(path, root)?;
-        let key = crate::cache::release_file_key(&source);
+        let at = Self::read_source(path, root)?;
+        let key = crate::cache::release_file_key(&at.source);
         let stored = cache
             .get_release_file(&key)
             .and_then(|bytes| serde_json::from_slice::<v1alpha1::ReleaseFile>(&bytes).ok());
         let (file, fresh) = match stored {
             Some(file) => (file, None),
             None => {
-                let file = Self::parse(&source, &display)?;
+                let file = Self::parse(&at.source, &at.display)?;
                 let bytes = serde_json::to_vec(&file).ok();
                 (file, bytes)
             }
         };
-        let release = Self::checked(file, source, path, dir, root, &display)?;
+        let release = Self::checked(file, at)?;
         if let Some(bytes) = fresh {
             cache.put_release_file(&key, &bytes);
         }
@@ -179,49 +172,32 @@ impl Release {
 
     /// Reads a release file's text into its schema, with the line and column of an error.
     fn parse(source: &str, display: &Path) -> Result<v1alpha1::ReleaseFile, Error> {
-        let invalid = |line: Option<usize>, column: Option<usize>, message: String| {
-            Error::from(ReleaseError::Invalid {
-                path: display.to_path_buf(),
-                line,
-                column,
-                message,
-            })
-        };
+        let invalid = |message: String| invalid(display, message);
         // Syntax first (with positions), then the type, then the schema (with positions).
         let doc = crate::yaml::parse_one(source, display).map_err(Error::from)?;
         let Value::Object(top) = &doc else {
-            return Err(invalid(
-                None,
-                None,
-                format!(
-                    "a release file must be a mapping, found {}",
-                    crate::resource::type_name(&doc)
-                ),
-            ));
+            return Err(invalid(format!(
+                "a release file must be a mapping, found {}",
+                crate::resource::type_name(&doc)
+            )));
         };
         let api_version = top.get("apiVersion").and_then(Value::as_str);
         let kind = top.get("kind").and_then(Value::as_str);
         match (api_version, kind) {
             (Some(v1alpha1::API_VERSION), Some("Release")) => {}
-            (None, _) => return Err(invalid(None, None, "missing field `apiVersion`".into())),
+            (None, _) => return Err(invalid("missing field `apiVersion`".into())),
             (Some(v), _) if v != v1alpha1::API_VERSION => {
-                return Err(invalid(
-                    None,
-                    None,
-                    format!(
-                        "unsupported `apiVersion: {v}`, expected `{}`",
-                        v1alpha1::API_VERSION
-                    ),
-                ));
+                return Err(invalid(format!(
+                    "unsupported `apiVersion: {v}`, expected `{}`",
+                    v1alpha1::API_VERSION
+                )));
             }
             (_, Some(k)) => {
-                return Err(invalid(
-                    None,
-                    None,
-                    format!("`kind: {k}` is not a release, expected `kind: Release`"),
-                ));
+                return Err(invalid(format!(
+                    "`kind: {k}` is not a release, expected `kind: Release`"
+                )));
             }
-            (_, None) => return Err(invalid(None, None, "missing field `kind`".into())),
+            (_, None) => return Err(invalid("missing field `kind`".into())),
         }
         // The document read above gives the schema at once when every field has its
         // type as written; otherwise (a number where a string goes, say, which serde_yaml
@@ -234,65 +210,45 @@ impl Release {
     }
 
     /// The checks of a release file past its schema, and the release they give.
-    fn checked(
-        file: v1alpha1::ReleaseFile,
-        source: String,
-        path: PathBuf,
-        dir: PathBuf,
-        root: PathBuf,
-        display: &Path,
-    ) -> Result<Release, Error> {
-        let invalid = |line: Option<usize>, column: Option<usize>, message: String| {
-            Error::from(ReleaseError::Invalid {
-                path: display.to_path_buf(),
-                line,
-                column,
-                message,
-            })
-        };
+    fn checked(file: v1alpha1::ReleaseFile, at: Located) -> Result<Release, Error> {
+        let Located {
+            source,
+            path,
+            dir,
+            root,
+            display,
+        } = at;
+        let invalid = |message: String| invalid(&display, message);
         let name = file.metadata.name;
         if !is_valid_name(&name) {
-            return Err(invalid(
-                None,
-                None,
-                format!(
-                    "metadata.name `{name}` is not a valid release name (lowercase letters, digits, `-` and `.`, at most 253 characters)"
-                ),
-            ));
+            return Err(invalid(format!(
+                "metadata.name `{name}` is not a valid release name (lowercase letters, digits, `-` and `.`, at most 253 characters)"
+            )));
         }
         let spec = file.spec;
         if let Some(v) = &spec.values
             && !(v.is_object() || v.is_null())
         {
-            return Err(invalid(
-                None,
-                None,
-                "spec.values: expected a mapping".into(),
-            ));
+            return Err(invalid("spec.values: expected a mapping".into()));
         }
         for (i, p) in spec.patches.iter().enumerate() {
             match (&p.path, &p.patch) {
                 (Some(_), Some(_)) => {
-                    return Err(invalid(
-                        None,
-                        None,
-                        format!("spec.patches[{i}]: set either `path` or `patch`, not both"),
-                    ));
+                    return Err(invalid(format!(
+                        "spec.patches[{i}]: set either `path` or `patch`, not both"
+                    )));
                 }
                 (None, None) => {
-                    return Err(invalid(
-                        None,
-                        None,
-                        format!("spec.patches[{i}]: missing `path` or `patch`"),
-                    ));
+                    return Err(invalid(format!(
+                        "spec.patches[{i}]: missing `path` or `patch`"
+                    )));
                 }
                 _ => {}
             }
         }
         let mut plugins = Vec::new();
         for (i, p) in spec.plugins.iter().enumerate() {
-            let at =
-                |m: String| invalid(None, None, format!("spec.plugins[{i}] (`{}`): {m}", p.name));
+            let at = |m: String| invalid(format!("spec.plugins[{i}] (`{}`): {m}", p.name));
             let digest: Digest = p
                 .sha256
                 .parse()
