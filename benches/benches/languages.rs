@@ -26,34 +26,6 @@ use kiln_test_artifacts::{
 };
 use serde_json::{Value, json};
 
-const ITEMS: usize = 40;
-
-/// 40 resources: Deployments (without resources, so `default-resources` has work),
-/// Services and ConfigMaps.
-fn items() -> Vec<Resource> {
-    (0..ITEMS)
-        .map(|i| {
-            let value = match i % 3 {
-                0 => json!({"apiVersion": "apps/v1", "kind": "Deployment",
-                    "metadata": {"name": format!("app-{i}"), "labels": {"app": format!("app-{i}")}},
-                    "spec": {"replicas": 2, "selector": {"matchLabels": {"app": format!("app-{i}")}},
-                        "template": {"metadata": {"labels": {"app": format!("app-{i}")}},
-                            "spec": {"containers": [{"name": "app",
-                                "image": format!("example.com/app-{i}:1.0.{i}"),
-                                "ports": [{"containerPort": 8080}]}]}}}}),
-                1 => json!({"apiVersion": "v1", "kind": "Service",
-                    "metadata": {"name": format!("svc-{i}")},
-                    "spec": {"selector": {"app": format!("app-{i}")},
-                        "ports": [{"port": 80, "targetPort": 8080}]}}),
-                _ => json!({"apiVersion": "v1", "kind": "ConfigMap",
-                    "metadata": {"name": format!("cm-{i}")},
-                    "data": {"key": format!("value-{i}"), "other": format!("more-{i}")}}),
-            };
-            Resource::try_from(value).expect("a resource")
-        })
-        .collect()
-}
-
 fn call(runtime: &Runtime, plugin: &Artifact, wasm: &[u8], config: &Value, items: Vec<Resource>) {
     let digest: Digest = plugin.sha256.parse().expect("pin");
     let out = runtime
@@ -66,12 +38,12 @@ fn call(runtime: &Runtime, plugin: &Artifact, wasm: &[u8], config: &Value, items
             items,
         )
         .unwrap_or_else(|e| panic!("{}: {e}", plugin.name));
-    assert_eq!(out.items.len(), ITEMS);
+    assert_eq!(out.items.len(), kiln_benches::PLUGIN_ITEMS);
 }
 
 fn bench_one(c: &mut Criterion, label: &str, plugin: &Artifact, config: Value) {
     let wasm = plugin.bytes();
-    let input = items();
+    let input = kiln_benches::plugin_items();
     let mut group = c.benchmark_group(format!("languages/{label}"));
 
     group.sample_size(10);

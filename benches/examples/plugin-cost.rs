@@ -4,30 +4,6 @@ use kiln::{Digest, Limits, Resource, Runtime, RuntimeConfig};
 use serde_json::json;
 use std::time::Instant;
 
-fn items() -> Vec<Resource> {
-    (0..40)
-        .map(|i| {
-            let value = match i % 3 {
-                0 => json!({"apiVersion": "apps/v1", "kind": "Deployment",
-                    "metadata": {"name": format!("app-{i}"), "labels": {"app": format!("app-{i}")}},
-                    "spec": {"replicas": 2, "selector": {"matchLabels": {"app": format!("app-{i}")}},
-                        "template": {"metadata": {"labels": {"app": format!("app-{i}")}},
-                            "spec": {"containers": [{"name": "app",
-                                "image": format!("example.com/app-{i}:1.0.{i}"),
-                                "ports": [{"containerPort": 8080}]}]}}}}),
-                1 => json!({"apiVersion": "v1", "kind": "Service",
-                    "metadata": {"name": format!("svc-{i}")},
-                    "spec": {"selector": {"app": format!("app-{i}")},
-                        "ports": [{"port": 80, "targetPort": 8080}]}}),
-                _ => json!({"apiVersion": "v1", "kind": "ConfigMap",
-                    "metadata": {"name": format!("cm-{i}")},
-                    "data": {"key": format!("value-{i}"), "other": format!("more-{i}")}}),
-            };
-            Resource::try_from(value).expect("a resource")
-        })
-        .collect()
-}
-
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let Some(path) = args.get(1) else {
@@ -40,7 +16,7 @@ fn main() {
         .map_or(200, |s| s.parse().expect("CALLS is a number"));
     let digest = Digest::of(&wasm);
     let config = json!({"namespace": "shop", "annotations": {"example.com/owner": "{{.Kind | lower}}/{{.Name}}"}, "requireLabels": {"app": "[a-z][a-z0-9-]*"}});
-    let input = items();
+    let input = kiln_benches::plugin_items();
     let cache = tempfile::tempdir().expect("temp dir");
     let dir = std::env::var_os("CACHE").map_or(cache.path().to_path_buf(), Into::into);
     let rt = || {

@@ -104,3 +104,33 @@ pub fn fork_native(program: &str, stdin: &[u8]) -> Vec<u8> {
     assert!(!out.is_empty(), "{program} wrote nothing");
     out
 }
+
+/// How many resources [`plugin_items`] gives.
+pub const PLUGIN_ITEMS: usize = 40;
+
+/// The 40 resources plugin calls are measured on (the `languages` bench and the
+/// `plugin-cost` example): Deployments (without resources, so `default-resources` has
+/// work), Services and ConfigMaps.
+pub fn plugin_items() -> Vec<kiln::Resource> {
+    (0..PLUGIN_ITEMS)
+        .map(|i| {
+            let value = match i % 3 {
+                0 => serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                    "metadata": {"name": format!("app-{i}"), "labels": {"app": format!("app-{i}")}},
+                    "spec": {"replicas": 2, "selector": {"matchLabels": {"app": format!("app-{i}")}},
+                        "template": {"metadata": {"labels": {"app": format!("app-{i}")}},
+                            "spec": {"containers": [{"name": "app",
+                                "image": format!("example.com/app-{i}:1.0.{i}"),
+                                "ports": [{"containerPort": 8080}]}]}}}}),
+                1 => serde_json::json!({"apiVersion": "v1", "kind": "Service",
+                    "metadata": {"name": format!("svc-{i}")},
+                    "spec": {"selector": {"app": format!("app-{i}")},
+                        "ports": [{"port": 80, "targetPort": 8080}]}}),
+                _ => serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": {"name": format!("cm-{i}")},
+                    "data": {"key": format!("value-{i}"), "other": format!("more-{i}")}}),
+            };
+            kiln::Resource::try_from(value).expect("a resource")
+        })
+        .collect()
+}
