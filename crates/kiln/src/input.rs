@@ -223,60 +223,67 @@ impl Inputs {
 /// once.
 #[derive(Debug, Default)]
 pub(crate) struct FileMemo {
-    map: Mutex<HashMap<PathBuf, (Stamp, Sha)>>,
+    files: StampedDigests,
     /// Listing digests of folders without symlinks, by the folder's own stamp: adding,
     /// removing or renaming an entry changes it, and so does replacing a file by a folder.
-    dirs: Mutex<HashMap<PathBuf, (Stamp, Sha)>>,
+    dirs: StampedDigests,
 }
 
 impl FileMemo {
-    const MAX: usize = 200_000;
-
     /// The digest of the file at `path`.
     pub(crate) fn digest(&self, path: &Path) -> std::io::Result<Sha> {
         let meta = fs::metadata(path)?;
         let stamp = Stamp::of(&meta);
-        if let Some((s, d)) = self.map.lock().unwrap_or_else(|p| p.into_inner()).get(path)
-            && *s == stamp
-        {
-            return Ok(*d);
+        if let Some(d) = self.files.get(path, stamp) {
+            return Ok(d);
         }
         let bytes = fs::read(path)?;
         let d: Sha = Sha256::digest(&bytes).into();
-        self.remember(path, &meta, d);
+        self.files.put(path, stamp, d);
         Ok(d)
     }
 
     /// The digest of a folder's listing, as [`Inputs::list_dir`] records it.
     pub(crate) fn dir_digest(&self, dir: &Path) -> std::io::Result<Sha> {
         let stamp = Stamp::of(&fs::metadata(dir)?);
-        if let Some((s, d)) = self.dirs.lock().unwrap_or_else(|p| p.into_inner()).get(dir)
-            && *s == stamp
-        {
-            return Ok(*d);
+        if let Some(d) = self.dirs.get(dir, stamp) {
+            return Ok(d);
         }
         let (items, links) = list_dir_links(dir)?;
         let d = listing_digest(&items);
         // A symlink can turn from a file into a folder without the folder changing.
         if !links {
-            let mut dirs = self.dirs.lock().unwrap_or_else(|p| p.into_inner());
-            if dirs.len() >= Self::MAX {
-                dirs.clear();
-            }
-            dirs.insert(dir.to_path_buf(), (stamp, d));
+            self.dirs.put(dir, stamp, d);
         }
         Ok(d)
     }
 
     /// Records the digest of a file read with metadata `meta` (taken before the read).
     pub(crate) fn remember(&self, path: &Path, meta: &fs::Metadata, digest: Sha) {
-        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        self.files.put(path, Stamp::of(meta), digest);
+    }
+}
+
+/// Digests by path, valid while the path's stamp is the one recorded with them.
+#[derive(Debug, Default)]
+struct StampedDigests(Mutex<HashMap<PathBuf, (Stamp, Sha)>>);
+
+impl StampedDigests {
+    const MAX: usize = 200_000;
+
+    fn get(&self, path: &Path, stamp: Stamp) -> Option<Sha> {
+        let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(path).filter(|(s, _)| *s == stamp).map(|(_, d)| *d)
+    }
+
+    fn put(&self, path: &Path, stamp: Stamp, digest: Sha) {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
         // A resident engine sees a fresh copy of the repository per request (Argo CD):
         // bounded, it starts over instead of growing without end.
         if map.len() >= Self::MAX {
             map.clear();
         }
-        map.insert(path.to_path_buf(), (Stamp::of(meta), digest));
+        map.insert(path.to_path_buf(), (stamp, digest));
     }
 }
 
